@@ -1,0 +1,33 @@
+//! The stackvault manifest protocol and the conventions every stackvault tool shares.
+//!
+//! Tools talk through **manifests**: one JSON object per line (NDJSON) on stdin and stdout,
+//! one line per artifact. A producer (`dump-pg`, later `snap-qdrant`, `dump-neo4j`) writes
+//! the first version of a line; every tool after it adds its own section and passes the line
+//! on, **keeping every field it does not know** so that newer producers work with older
+//! consumers. The wire format is specified in [`record`] and, for users, in the
+//! `backup-manifest(5)` man page.
+//!
+//! Besides the record types this crate holds what every tool binary needs and that is not
+//! specific to a database or a storage backend:
+//!
+//! - [`ndjson`]: a reader that names the offending line in its errors and a writer that
+//!   flushes each record, so the next tool in a pipeline sees it at once;
+//! - [`sha256`]: the hex digest newtype and hashing readers/writers (hash while streaming);
+//! - [`spool`]: the local spool directory and atomic spool files (`.partial`, fsync, rename);
+//! - [`child`]: running a child process whose stdout is streamed and whose stderr is kept
+//!   for the error message;
+//! - [`progress`]: byte progress on a terminal, periodic log lines otherwise;
+//! - [`cli`]: `main()` for every tool, exit codes, error reporting.
+#![deny(missing_docs)]
+
+pub mod child;
+pub mod cli;
+pub mod ndjson;
+pub mod progress;
+pub mod record;
+pub mod sha256;
+pub mod spool;
+pub mod time;
+
+pub use record::{Artifact, Kind, Manifest, Status, VaultRecord, SCHEMA};
+pub use sha256::Sha256;
