@@ -135,3 +135,19 @@ Exit status:
   0  every record succeeded
   1  finished, but at least one record failed (emitted with \"status\":\"failed\")
   2  fatal error or bad usage; the tool stopped (records already written stay valid)";
+
+/// `error: cause: cause…` on one line. A cause whose text the message already contains is
+/// skipped, so errors that embed their source are not repeated.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = e.source();
+    }
+    text.replace('\n', " ")
+}

@@ -89,6 +89,17 @@ pub enum Status {
     Pruned,
 }
 
+impl Status {
+    /// `ok`, `failed` or `pruned`, as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Pruned => "pruned",
+        }
+    }
+}
+
 /// The local file a record describes: written by a producer, or downloaded by `vault-get`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Artifact {
