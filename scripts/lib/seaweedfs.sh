@@ -69,12 +69,13 @@ _s3_alive() {
 }
 
 s3_start() {
-  local dir=$1 weed pid code i ak sk s3 s3g master masterg vol volg filer filerg admin adming
+  local dir=$1 weed pid code deadline ak sk s3 s3g master masterg vol volg filer filerg admin adming
   dir=$(cd "$dir" && pwd)
   weed=$(_s3_weed) || return 1
   # gRPC ports are set explicitly: weed's default (HTTP port + 10000) may be
   # taken or > 65535.
   read -r s3 s3g master masterg vol volg filer filerg admin adming <<<"$(_s3_free_ports)"
+  echo "$s3g $masterg $volg $filerg $adming" >"$dir/grpc-ports"
 
   # SigV4 is required: with an identities file weed rejects unsigned requests
   # and wrong signatures (403). Fresh random keys each run.
@@ -107,7 +108,8 @@ EOF
   # Ready when S3 answers; an unsigned request must be refused (403).
   pid=$(cat "$dir/weed.pid")
   code=
-  for ((i = 0; i < 300; i++)); do
+  deadline=$((SECONDS + 60))
+  while ((SECONDS < deadline)); do
     code=$(_s3_probe "$s3") && break
     _s3_alive "$pid" || break # weed exited: no point waiting
     sleep 0.2
@@ -132,12 +134,11 @@ EOF
 }
 
 s3_stop() {
-  local dir=$1 pid i
+  local dir=$1 pid i port ports
   [ -f "$dir/weed.pid" ] || return 0
   pid=$(cat "$dir/weed.pid")
   rm -f "$dir/weed.pid"
-  # SIGTERM lets weed shut down cleanly (and remove its /tmp gRPC sockets);
-  # SIGKILL if it takes over 10 s.
+  # SIGTERM lets weed shut down cleanly (about 2 s); SIGKILL after 10 s.
   if _s3_alive "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do
@@ -150,4 +151,10 @@ s3_stop() {
     fi
   fi
   wait "$pid" 2>/dev/null || true # reap it if it is our child
+  # weed also listens on /tmp/seaweedfs-<name>-grpc-<port>.sock (path fixed in
+  # weed) and does not always remove them on exit.
+  read -ra ports <"$dir/grpc-ports" || true
+  for port in "${ports[@]}"; do
+    rm -f /tmp/seaweedfs-*-grpc-"$port".sock
+  done
 }

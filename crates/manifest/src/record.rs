@@ -222,13 +222,13 @@ impl Manifest {
     }
 }
 
-/// `name` with every character outside `[A-Za-z0-9.-]` replaced by `-`, so that it can be
-/// part of an id, a file name and an object key (`_` is reserved as the id separator).
+/// `name` with every character outside `[A-Za-z0-9._-]` replaced by `-`, so that it can be
+/// part of an id, a file name and an object key.
 pub fn safe_name(name: &str) -> String {
     let s: String = name
         .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
                 c
             } else {
                 '-'
@@ -264,6 +264,7 @@ mod tests {
         let at = crate::time::Timestamp::parse("2025-01-30T02:00:00Z").unwrap();
         let cases = [
             ("app", "postgres_app_20250130_020000"),
+            ("my_app", "postgres_my_app_20250130_020000"),
             ("my db/..", "postgres_my-db-.._20250130_020000"),
             ("", "postgres_x_20250130_020000"),
             (".hidden", "postgres_x.hidden_20250130_020000"),

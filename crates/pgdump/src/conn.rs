@@ -72,7 +72,7 @@ impl PgArgs {
             .connect(postgres::NoTls)
             .map_err(|source| Error::Connect {
                 target: self.describe(database),
-                source,
+                message: crate::error::describe(&source),
             })
     }
 

@@ -20,4 +20,4 @@ mod error;
 pub mod restore;
 pub mod stats;
 
-pub use error::Error;
+pub use error::{describe as describe_pg_error, Error};

@@ -26,8 +26,8 @@ pub struct VaultArgs {
     #[arg(long, value_name = "STYLE", value_parser = ["path", "virtual"])]
     pub s3_addressing: Option<String>,
 
-    /// Size of one multipart part or download range (grown automatically past 10 000 parts).
-    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
+    /// Size of one multipart part or download range, 5MiB to 5GiB (grown automatically past 10 000 parts).
+    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_part_size)]
     pub s3_part_size: u64,
 
     /// Parts transferred at once; memory used is about (this + 2) x part size.
@@ -109,6 +109,16 @@ impl VaultArgs {
             .map_err(|m| crate::Error::new(crate::ErrorKind::InvalidInput, m))?;
         crate::open(&url, || self.s3_config())
     }
+}
+
+fn parse_part_size(text: &str) -> Result<u64, String> {
+    let size = parse_size(text)?;
+    if !(crate::s3::MIN_PART_SIZE..=crate::s3::MAX_PART_SIZE).contains(&size) {
+        return Err(format!(
+            "{text} is outside S3's part size limits, 5MiB to 5GiB"
+        ));
+    }
+    Ok(size)
 }
 
 /// Parses `8MiB`, `16M`, `512KiB`, `1G`, `1048576` (binary units).

@@ -37,6 +37,10 @@ const CONTENT_TYPE: &str = "application/octet-stream";
 /// S3 allows at most 10 000 parts per upload; part size grows to stay under it.
 const MAX_PARTS: u64 = 10_000;
 const MIB: u64 = 1024 * 1024;
+/// S3 refuses multipart parts below 5 MiB (all but the last): EntityTooSmall.
+pub const MIN_PART_SIZE: u64 = 5 * MIB;
+/// S3 refuses parts above 5 GiB.
+pub const MAX_PART_SIZE: u64 = 5 * 1024 * MIB;
 
 /// A secret that never shows in `Debug` output or logs.
 #[derive(Clone)]
@@ -166,7 +170,7 @@ impl S3Backend {
     /// MiB) so the object fits in [`MAX_PARTS`] parts.
     pub fn part_size_for(&self, len: u64) -> u64 {
         let needed = len.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
-        self.config.part_size.max(needed).max(MIB)
+        self.config.part_size.max(needed).max(MIN_PART_SIZE)
     }
 
     /// Turns a rust-s3 error into ours; the bool says whether a retry may help.
@@ -614,6 +618,11 @@ mod tests {
             timeout: Duration::from_secs(5),
         })
         .unwrap()
+    }
+
+    #[test]
+    fn part_size_never_drops_below_the_s3_minimum() {
+        assert_eq!(backend(MIB).part_size_for(100 * MIB), MIN_PART_SIZE);
     }
 
     #[test]

@@ -58,7 +58,7 @@ struct BackupArgs {
     )]
     dbname: Option<String>,
 
-    /// Back up every database that accepts connections (templates excluded), one manifest each.
+    /// Back up every database this role may connect to (templates excluded), one manifest each.
     #[arg(long)]
     all: bool,
 

@@ -1,0 +1,167 @@
+//! Running a tool binary and asserting on what it did.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use manifest::Manifest;
+
+/// A tool invocation being prepared.
+pub struct TestCommand {
+    cmd: Command,
+    stdin: Vec<u8>,
+}
+
+impl TestCommand {
+    pub(crate) fn new(cmd: Command) -> Self {
+        TestCommand {
+            cmd,
+            stdin: Vec::new(),
+        }
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    /// Sets an environment variable.
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Removes an environment variable.
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.cmd.env_remove(key);
+        self
+    }
+
+    /// Feeds `data` on stdin.
+    pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.stdin = data.into();
+        self
+    }
+
+    /// Feeds these manifests on stdin, one line each.
+    pub fn manifests_in(self, manifests: &[Manifest]) -> Self {
+        let mut text = String::new();
+        for m in manifests {
+            text.push_str(&serde_json::to_string(m).unwrap());
+            text.push('\n');
+        }
+        self.stdin(text)
+    }
+
+    /// Runs to completion.
+    pub fn run(mut self) -> Outcome {
+        let describe = format!("{:?}", self.cmd);
+        let mut child = self
+            .cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {describe}: {e}"));
+        let mut stdin = child.stdin.take().unwrap();
+        let data = std::mem::take(&mut self.stdin);
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        let output = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        Outcome {
+            describe,
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// What a tool did.
+#[derive(Debug)]
+pub struct Outcome {
+    describe: String,
+    /// Exit code (`None` if killed by a signal).
+    pub code: Option<i32>,
+    /// Everything on stdout.
+    pub stdout: String,
+    /// Everything on stderr.
+    pub stderr: String,
+}
+
+impl Outcome {
+    fn report(&self) -> String {
+        format!(
+            "command: {}\nexit: {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.describe, self.code, self.stdout, self.stderr
+        )
+    }
+
+    /// Asserts exit 0.
+    pub fn succeeds(&self) -> &Self {
+        assert_eq!(self.code, Some(0), "expected success\n{}", self.report());
+        self
+    }
+
+    /// Asserts exit `code`.
+    pub fn fails_with(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "expected exit {code}\n{}",
+            self.report()
+        );
+        self
+    }
+
+    /// Asserts stderr contains `text`.
+    pub fn stderr_contains(&self, text: &str) -> &Self {
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}\n{}",
+            self.report()
+        );
+        self
+    }
+
+    /// Asserts stderr has exactly `n` lines.
+    pub fn stderr_lines(&self, n: usize) -> &Self {
+        assert_eq!(
+            self.stderr.lines().count(),
+            n,
+            "stderr line count\n{}",
+            self.report()
+        );
+        self
+    }
+
+    /// Stdout parsed as manifests (every line must be one).
+    pub fn manifests(&self) -> Vec<Manifest> {
+        self.stdout
+            .lines()
+            .enumerate()
+            .map(|(i, line)| {
+                manifest::ndjson::parse_line(line).unwrap_or_else(|e| {
+                    panic!(
+                        "stdout line {} is not a manifest: {e}\n{}",
+                        i + 1,
+                        self.report()
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The one manifest on stdout.
+    pub fn manifest(&self) -> Manifest {
+        let mut all = self.manifests();
+        assert_eq!(all.len(), 1, "expected one manifest\n{}", self.report());
+        all.remove(0)
+    }
+}

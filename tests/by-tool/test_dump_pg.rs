@@ -1,0 +1,323 @@
+//! dump-pg: backups, failures as data, and restores that refuse to do harm.
+
+use std::os::unix::fs::PermissionsExt;
+
+use manifest::{Kind, Status};
+use testkit::Scenario;
+
+use crate::util::bin;
+
+fn small_db(s: &Scenario) {
+    s.sql(
+        s.db(),
+        "CREATE TABLE items (id int PRIMARY KEY, name text);
+         INSERT INTO items SELECT i, 'item ' || i FROM generate_series(1, 123) i;
+         CREATE SCHEMA other; CREATE TABLE other.empty (x int);",
+    );
+}
+
+#[test]
+fn backup_manifest_describes_the_dump_exactly() {
+    let s = Scenario::new();
+    small_db(&s);
+    let out = s
+        .cmd(&bin("dump-pg"))
+        .args(["--dbname", s.db(), "--run", "nightly_1"])
+        .run();
+    out.succeeds();
+    let m = out.manifest();
+    assert_eq!(m.kind, Kind::Postgres);
+    assert_eq!(m.status, Status::Ok);
+    assert_eq!(m.run.as_deref(), Some("nightly_1"));
+    assert!(
+        m.id.starts_with(&format!("postgres_{}_", s.db())),
+        "{}",
+        m.id
+    );
+    let source = m.source.as_ref().unwrap();
+    assert_eq!(source["database"], s.db());
+    assert!(source["server_version"]
+        .as_str()
+        .unwrap()
+        .starts_with("15."));
+    let stats = m.stats.as_ref().unwrap();
+    assert_eq!(stats["tables"]["public.items"], 123);
+    assert_eq!(stats["tables"]["other.empty"], 0);
+    assert_eq!(stats["large_objects"], 0);
+    let artifact = m.artifact.as_ref().unwrap();
+    assert_eq!(artifact.format, "pg_dump/custom");
+    let (bytes, sha) = manifest::sha256::hash_file(&artifact.path).unwrap();
+    assert_eq!((bytes, sha), (artifact.bytes, artifact.sha256));
+    // pg_dump's custom format starts with "PGDMP".
+    assert_eq!(&std::fs::read(&artifact.path).unwrap()[..5], b"PGDMP");
+    assert_eq!(
+        s.spool_files(),
+        [format!("{}.dump", m.id)],
+        "only the finished dump"
+    );
+}
+
+#[test]
+fn all_dumps_every_database_the_role_can_reach() {
+    let s = Scenario::new();
+    let role = s.create_role("owner");
+    let (a, b) = (s.db_name("a"), s.db_name("b"));
+    for db in [&a, &b] {
+        s.create_db(db);
+        s.sql("postgres", &format!("ALTER DATABASE \"{db}\" OWNER TO \"{role}\"; GRANT CONNECT ON DATABASE \"{db}\" TO \"{role}\""));
+    }
+    s.sql(&a, &format!("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2); ALTER TABLE t OWNER TO \"{role}\""));
+    let out = s
+        .cmd(&bin("dump-pg"))
+        .args(["--all", "--username", &role])
+        .run();
+    out.succeeds();
+    let manifests = out.manifests();
+    let names: Vec<_> = manifests
+        .iter()
+        .map(|m| {
+            m.source.as_ref().unwrap()["database"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(names.contains(&a) && names.contains(&b), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("template")),
+        "{names:?}"
+    );
+    let run = manifests[0].run.clone();
+    assert!(
+        manifests.iter().all(|m| m.is_ok() && m.run == run),
+        "one run, all ok"
+    );
+    let ma = manifests
+        .iter()
+        .find(|m| m.source.as_ref().unwrap()["database"] == a.as_str())
+        .unwrap();
+    assert_eq!(ma.stats.as_ref().unwrap()["tables"]["public.t"], 2);
+}
+
+#[test]
+fn a_failing_pg_dump_gives_a_failed_manifest_with_its_stderr() {
+    let s = Scenario::new();
+    small_db(&s);
+    // A role that may connect but not read the table: pg_dump itself fails.
+    let role = s.create_role("reader");
+    s.sql(
+        "postgres",
+        &format!("GRANT CONNECT ON DATABASE \"{}\" TO \"{role}\"", s.db()),
+    );
+    let out = s
+        .cmd(&bin("dump-pg"))
+        .args(["--dbname", s.db(), "--username", &role])
+        .run();
+    out.fails_with(1).stderr_contains("permission denied");
+    let m = out.manifest();
+    assert_eq!(m.status, Status::Failed);
+    assert!(
+        m.error.as_deref().unwrap().contains("permission denied"),
+        "{:?}",
+        m.error
+    );
+    assert!(m.artifact.is_none());
+    assert!(
+        s.spool_files().is_empty(),
+        "left in spool: {:?}",
+        s.spool_files()
+    );
+}
+
+#[test]
+fn a_missing_database_is_a_failed_manifest() {
+    let s = Scenario::new();
+    let out = s
+        .cmd(&bin("dump-pg"))
+        .args(["--dbname", "no_such_db_here"])
+        .run();
+    out.fails_with(1).stderr_contains("does not exist");
+    assert_eq!(out.manifest().status, Status::Failed);
+}
+
+#[test]
+fn no_database_named_is_a_usage_error() {
+    let s = Scenario::new();
+    s.cmd(&bin("dump-pg"))
+        .run()
+        .fails_with(2)
+        .stderr_contains("--dbname");
+}
+
+#[test]
+fn the_password_reaches_pg_dump_only_through_its_environment() {
+    let s = Scenario::new();
+    small_db(&s);
+    // A pg_dump that records its argv and whether PGPASSWORD arrived, then runs the real one.
+    let bindir = s.path().join("pgbin");
+    std::fs::create_dir(&bindir).unwrap();
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v pg_dump"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let wrapper = bindir.join("pg_dump");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\necho \"$@\" > \"$0.argv\"\necho \"$PGPASSWORD\" > \"$0.env\"\nexec {} \"$@\"\n", real.trim()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = "s3cret-Pa55word";
+    let out = s
+        .cmd(&bin("dump-pg"))
+        .env("PGPASSWORD", secret)
+        .args(["--dbname", s.db(), "--pg-bindir", bindir.to_str().unwrap()])
+        .run();
+    out.succeeds();
+    let argv = std::fs::read_to_string(bindir.join("pg_dump.argv")).unwrap();
+    assert!(
+        argv.contains("--format=custom") && !argv.contains(secret),
+        "{argv}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(bindir.join("pg_dump.env"))
+            .unwrap()
+            .trim(),
+        secret
+    );
+    assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
+}
+
+fn dumped(s: &Scenario) -> manifest::Manifest {
+    let out = s.cmd(&bin("dump-pg")).args(["--dbname", s.db()]).run();
+    out.succeeds();
+    out.manifest()
+}
+
+#[test]
+fn restore_refuses_a_damaged_file_and_leaves_the_target_alone() {
+    let s = Scenario::new();
+    small_db(&s);
+    let m = dumped(&s);
+    let path = &m.artifact.as_ref().unwrap().path;
+    let mut data = std::fs::read(path).unwrap();
+    let last = data.len() - 1;
+    data[last] ^= 0xff;
+    std::fs::write(path, data).unwrap();
+    let target = s.db_name("target");
+    let out = s
+        .cmd(&bin("dump-pg"))
+        .args(["restore", "--target-db", &target, "--create"])
+        .manifests_in(&[m])
+        .run();
+    out.fails_with(1).stderr_contains("checksum mismatch");
+    assert_eq!(out.manifest().status, Status::Failed);
+    assert!(!s.db_exists(&target), "target was created");
+}
+
+#[test]
+fn restore_refuses_a_failed_manifest() {
+    let s = Scenario::new();
+    small_db(&s);
+    let mut m = dumped(&s);
+    m.fail("pg_dump was killed");
+    let target = s.db_name("target");
+    let out = s
+        .cmd(&bin("dump-pg"))
+        .args(["restore", "--target-db", &target, "--create"])
+        .manifests_in(&[m])
+        .run();
+    out.fails_with(1)
+        .stderr_contains("the backup is failed (pg_dump was killed)");
+    assert!(!s.db_exists(&target));
+}
+
+#[test]
+fn restore_over_an_existing_database_needs_clean() {
+    let s = Scenario::new();
+    small_db(&s);
+    let m = dumped(&s);
+    let target = s.db_name("existing");
+    s.create_db(&target);
+    s.sql(
+        &target,
+        "CREATE TABLE keepme (x int); INSERT INTO keepme VALUES (42)",
+    );
+
+    let refused = s
+        .cmd(&bin("dump-pg"))
+        .args(["restore", "--target-db", &target])
+        .manifests_in(std::slice::from_ref(&m))
+        .run();
+    refused.fails_with(1).stderr_contains("pass --clean");
+    let mut c = s.connect(&target);
+    assert_eq!(
+        c.query_one("SELECT count(*) FROM keepme", &[])
+            .unwrap()
+            .get::<_, i64>(0),
+        1
+    );
+    drop(c);
+
+    let missing = s.db_name("missing");
+    s.cmd(&bin("dump-pg"))
+        .args(["restore", "--target-db", &missing])
+        .manifests_in(std::slice::from_ref(&m))
+        .run()
+        .fails_with(1)
+        .stderr_contains("pass --create");
+
+    let clean = s
+        .cmd(&bin("dump-pg"))
+        .args(["restore", "--target-db", &target, "--clean"])
+        .manifests_in(std::slice::from_ref(&m))
+        .run();
+    clean.succeeds();
+    assert_eq!(clean.manifest().restore.unwrap()["result"], "ok");
+    // Twice in a row: --clean is repeatable.
+    s.cmd(&bin("dump-pg"))
+        .args(["restore", "--target-db", &target, "--clean"])
+        .manifests_in(&[m])
+        .run()
+        .succeeds();
+}
+
+#[test]
+fn restore_reports_differing_row_counts() {
+    let s = Scenario::new();
+    small_db(&s);
+    let mut m = dumped(&s);
+    // Pretend the backup had seen one more row than the dump holds.
+    m.stats.as_mut().unwrap()["tables"]["public.items"] = serde_json::json!(124);
+    let target = s.db_name("target");
+    let out = s
+        .cmd(&bin("dump-pg"))
+        .args(["restore", "--target-db", &target, "--create"])
+        .manifests_in(&[m])
+        .run();
+    out.fails_with(1)
+        .stderr_contains("differs from the backup in 1 table(s): public.items");
+    let r = out.manifest();
+    assert_eq!(r.status, Status::Failed);
+    let section = r.restore.unwrap();
+    assert_eq!(section["result"], "mismatch");
+    assert_eq!(
+        section["differing"]["public.items"],
+        serde_json::json!({"expected": 124, "actual": 123})
+    );
+}
+
+#[test]
+fn malformed_input_to_restore_names_the_line() {
+    let s = Scenario::new();
+    s.cmd(&bin("dump-pg"))
+        .args(["restore", "--target-db", "x", "--create"])
+        .stdin("\n{\"schema\": 3\n")
+        .run()
+        .fails_with(2)
+        .stderr_contains("stdin line 2");
+}

@@ -1,0 +1,226 @@
+//! vault-get: listing from sidecars, selection, verified downloads.
+
+use manifest::{Manifest, Status};
+use testkit::Scenario;
+use vault::{Backend, ObjectKey};
+
+use crate::util::bin;
+
+fn stored(s: &Scenario, vault: &str, id: &str, created_at: &str, content: &[u8]) -> Manifest {
+    std::fs::create_dir_all(s.spool()).unwrap();
+    let path = s.spool().join(format!("{id}.dump"));
+    std::fs::write(&path, content).unwrap();
+    let kind = id.split('_').next().unwrap();
+    let line = serde_json::json!({
+        "schema": "stackvault.manifest/1", "id": id, "kind": kind, "run": "run_a",
+        "created_at": created_at, "status": "ok",
+        "artifact": {"path": path, "format": "test", "bytes": content.len(),
+                     "sha256": manifest::Sha256::of(content).to_string()}
+    });
+    let out = s
+        .cmd(&bin("vault-put"))
+        .args(["--vault", vault])
+        .stdin(format!("{line}\n"))
+        .run();
+    out.succeeds();
+    out.manifest()
+}
+
+#[test]
+fn list_is_newest_first_and_filters_by_kind() {
+    let s = Scenario::new();
+    let vault = s.dir_vault();
+    s.cmd(&bin("vault-get"))
+        .args(["--vault", &vault, "--list"])
+        .run()
+        .succeeds()
+        .stderr_contains("no backups");
+    stored(
+        &s,
+        &vault,
+        "postgres_app_20250101_020000",
+        "2025-01-01T02:00:00Z",
+        b"old",
+    );
+    stored(
+        &s,
+        &vault,
+        "postgres_app_20250103_020000",
+        "2025-01-03T02:00:00Z",
+        b"new",
+    );
+    stored(
+        &s,
+        &vault,
+        "qdrant_docs_20250102_020000",
+        "2025-01-02T02:00:00Z",
+        b"vectors",
+    );
+
+    let table = s
+        .cmd(&bin("vault-get"))
+        .args(["--vault", &vault, "--list"])
+        .run();
+    table.succeeds();
+    let ids: Vec<_> = table
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "postgres_app_20250103_020000",
+            "qdrant_docs_20250102_020000",
+            "postgres_app_20250101_020000"
+        ]
+    );
+    assert!(table.stdout.lines().next().unwrap().starts_with("ID"));
+
+    let json = s
+        .cmd(&bin("vault-get"))
+        .args(["--vault", &vault, "--list", "--json", "--kind", "postgres"])
+        .run();
+    json.succeeds();
+    let ms = json.manifests();
+    assert_eq!(ms.len(), 2);
+    assert!(ms.iter().all(|m| m.vault.is_some()));
+}
+
+#[test]
+fn selects_by_id_latest_and_run() {
+    let s = Scenario::new();
+    let vault = s.s3_vault();
+    stored(
+        &s,
+        &vault,
+        "postgres_app_20250101_020000",
+        "2025-01-01T02:00:00Z",
+        b"old",
+    );
+    stored(
+        &s,
+        &vault,
+        "postgres_app_20250103_020000",
+        "2025-01-03T02:00:00Z",
+        b"new",
+    );
+    stored(
+        &s,
+        &vault,
+        "neo4j_graph_20250103_020000",
+        "2025-01-03T02:00:00Z",
+        b"graph",
+    );
+
+    let by_id = s
+        .cmd(&bin("vault-get"))
+        .args(["--vault", &vault, "--id", "postgres_app_20250101_020000"])
+        .run();
+    by_id.succeeds();
+    let m = by_id.manifest();
+    assert_eq!(std::fs::read(&m.artifact.unwrap().path).unwrap(), b"old");
+
+    let latest = s
+        .cmd(&bin("vault-get"))
+        .args(["--vault", &vault, "--latest", "--kind", "postgres"])
+        .run();
+    latest.succeeds();
+    assert_eq!(latest.manifest().id, "postgres_app_20250103_020000");
+
+    let run = s
+        .cmd(&bin("vault-get"))
+        .args(["--vault", &vault, "--run", "run_a"])
+        .run();
+    run.succeeds();
+    assert_eq!(run.manifests().len(), 3);
+
+    s.cmd(&bin("vault-get"))
+        .args(["--vault", &vault, "--id", "postgres_nope_20250101_020000"])
+        .run()
+        .fails_with(2)
+        .stderr_contains("no backup with id postgres_nope_20250101_020000");
+    s.cmd(&bin("vault-get"))
+        .args(["--vault", &vault, "--latest"])
+        .run()
+        .fails_with(2)
+        .stderr_contains("--kind");
+}
+
+fn assert_corruption_caught(s: &Scenario, vault: &str, corrupt: impl FnOnce(&ObjectKey)) {
+    let m = stored(
+        s,
+        vault,
+        "postgres_app_20250101_020000",
+        "2025-01-01T02:00:00Z",
+        &vec![7u8; 300_000],
+    );
+    assert!(m
+        .vault
+        .as_ref()
+        .unwrap()
+        .url
+        .ends_with("/postgres/2025/01/01/postgres_app_20250101_020000.dump"));
+    let key = ObjectKey::new("postgres/2025/01/01/postgres_app_20250101_020000.dump").unwrap();
+    corrupt(&key);
+    let out = s
+        .cmd(&bin("vault-get"))
+        .args(["--vault", vault, "--id", &m.id])
+        .run();
+    out.fails_with(1).stderr_contains("checksum mismatch");
+    assert_eq!(out.manifest().status, Status::Failed);
+    assert!(
+        s.spool_files().is_empty(),
+        "partial download left: {:?}",
+        s.spool_files()
+    );
+    // Piped on, the failed manifest is refused by restore and the target is never created.
+    let target = s.db_name("never");
+    s.cmd(&bin("dump-pg"))
+        .args(["restore", "--target-db", &target, "--create"])
+        .stdin(out.stdout.clone())
+        .run()
+        .fails_with(1)
+        .stderr_contains("refusing to restore");
+    assert!(!s.db_exists(&target));
+}
+
+#[test]
+fn a_corrupted_object_in_a_directory_vault_is_caught() {
+    let s = Scenario::new();
+    let vault = s.dir_vault();
+    let root = s.path().join("vault");
+    assert_corruption_caught(&s, &vault, |key| {
+        let path = root.join(key.as_str());
+        let mut data = std::fs::read(&path).unwrap();
+        data[1000] ^= 1;
+        std::fs::write(&path, data).unwrap();
+    });
+}
+
+#[test]
+fn a_corrupted_object_in_s3_is_caught() {
+    let s = Scenario::new();
+    let vault = s.s3_vault();
+    let bucket = vault
+        .trim_start_matches("s3://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let backend = testkit::S3Server::from_env().backend(&bucket, "stack");
+    assert_corruption_caught(&s, &vault, |key| {
+        // Behind the vault's back: replace the object with same-size garbage.
+        backend.delete(key).unwrap();
+        let garbage = vec![8u8; 300_000];
+        backend
+            .put(
+                key,
+                &mut &garbage[..],
+                garbage.len() as u64,
+                &manifest::progress::Hidden,
+            )
+            .unwrap();
+    });
+}

@@ -1,0 +1,241 @@
+//! vault-put: verified uploads that never lose a spool file or overwrite an object.
+
+use manifest::{Manifest, Status};
+use testkit::Scenario;
+
+use crate::util::bin;
+
+/// A spooled artifact of `size` pseudo-random bytes and its manifest, as a producer would
+/// write them (no database needed).
+fn spooled(s: &Scenario, id: &str, size: usize) -> Manifest {
+    let data: Vec<u8> = (0..size)
+        .map(|i| ((i * 2654435761usize) >> 13) as u8)
+        .collect();
+    std::fs::create_dir_all(s.spool()).unwrap();
+    let path = s.spool().join(format!("{id}.dump"));
+    std::fs::write(&path, &data).unwrap();
+    let line = serde_json::json!({
+        "schema": "stackvault.manifest/1", "id": id, "kind": "postgres",
+        "created_at": "2025-01-30T02:00:00Z", "status": "ok",
+        "artifact": {"path": path, "format": "pg_dump/custom", "bytes": size,
+                     "sha256": manifest::Sha256::of(&data).to_string()}
+    });
+    manifest::ndjson::parse_line(&line.to_string()).unwrap()
+}
+
+fn round_trip(s: &Scenario, vault: &str, size: usize, extra: &[&str]) {
+    let m = spooled(s, &format!("postgres_big{size}_20250130_020000"), size);
+    let sha = m.artifact.as_ref().unwrap().sha256;
+    let put = s
+        .cmd(&bin("vault-put"))
+        .args(["--vault", vault])
+        .args(extra)
+        .manifests_in(&[m])
+        .run();
+    put.succeeds();
+    let stored = put.manifest();
+    assert_eq!(stored.vault.as_ref().unwrap().bytes, size as u64);
+    assert!(s.spool_files().is_empty());
+    let got = s
+        .cmd(&bin("vault-get"))
+        .args(["--vault", vault])
+        .args(extra)
+        .stdin(put.stdout.clone())
+        .run();
+    got.succeeds();
+    let local = got.manifest().artifact.unwrap();
+    assert_eq!(
+        manifest::sha256::hash_file(&local.path).unwrap(),
+        (size as u64, sha)
+    );
+    std::fs::remove_file(&local.path).unwrap();
+}
+
+#[test]
+fn multipart_uploads_and_ranged_downloads_round_trip_on_s3() {
+    let s = Scenario::new();
+    let vault = s.s3_vault();
+    let small_parts = ["--s3-part-size", "5MiB", "--s3-parallel", "3"];
+    // Exact multiple of the part size, one byte over, one byte under, a single part, empty.
+    for size in [10 << 20, (10 << 20) + 1, (10 << 20) - 1, 1000, 0] {
+        round_trip(&s, &vault, size, &small_parts);
+    }
+    // The default 8 MiB parts, with a size that is an exact multiple.
+    round_trip(&s, &vault, 16 << 20, &[]);
+}
+
+#[test]
+fn part_sizes_s3_would_refuse_are_a_usage_error() {
+    let s = Scenario::new();
+    s.cmd(&bin("vault-put"))
+        .args(["--vault", "s3://b/p", "--s3-part-size", "1MiB"])
+        .run()
+        .fails_with(2)
+        .stderr_contains("5MiB to 5GiB");
+}
+
+#[test]
+fn a_second_put_of_an_id_is_refused() {
+    let s = Scenario::new();
+    for vault in [s.dir_vault(), s.s3_vault()] {
+        let m = spooled(&s, "postgres_twice_20250130_020000", 5000);
+        s.cmd(&bin("vault-put"))
+            .args(["--vault", &vault, "--keep"])
+            .manifests_in(std::slice::from_ref(&m))
+            .run()
+            .succeeds();
+        assert_eq!(s.spool_files().len(), 1, "--keep kept the file");
+        let again = s
+            .cmd(&bin("vault-put"))
+            .args(["--vault", &vault])
+            .manifests_in(&[m])
+            .run();
+        again.fails_with(1).stderr_contains("already in the vault");
+        assert_eq!(again.manifest().status, Status::Failed);
+        assert_eq!(s.spool_files().len(), 1, "spool file kept after a refusal");
+        std::fs::remove_file(s.spool().join(&s.spool_files()[0])).unwrap();
+    }
+}
+
+#[test]
+fn a_missing_or_truncated_spool_file_is_refused() {
+    let s = Scenario::new();
+    let vault = s.dir_vault();
+    let missing = spooled(&s, "postgres_missing_20250130_020000", 100);
+    std::fs::remove_file(&missing.artifact.as_ref().unwrap().path).unwrap();
+    let truncated = spooled(&s, "postgres_short_20250130_020000", 1000);
+    let path = truncated.artifact.as_ref().unwrap().path.clone();
+    std::fs::write(&path, vec![0u8; 500]).unwrap();
+    let out = s
+        .cmd(&bin("vault-put"))
+        .args(["--vault", &vault])
+        .manifests_in(&[missing, truncated])
+        .run();
+    out.fails_with(1)
+        .stderr_contains("cannot open the spool file")
+        .stderr_contains("truncated");
+    let ms = out.manifests();
+    assert!(ms.iter().all(|m| m.status == Status::Failed), "{ms:?}");
+    assert!(
+        path.exists(),
+        "truncated spool file must stay for inspection"
+    );
+    let list = s
+        .cmd(&bin("vault-get"))
+        .args(["--vault", &vault, "--list", "--json"])
+        .run();
+    list.succeeds();
+    assert_eq!(list.stdout, "", "nothing may be stored");
+}
+
+#[test]
+fn a_malformed_line_names_its_number_and_keeps_earlier_work() {
+    let s = Scenario::new();
+    let vault = s.dir_vault();
+    let good = spooled(&s, "postgres_good_20250130_020000", 10);
+    let input = format!(
+        "{}\n{{\"schema\":\"stackvault.manifest/1\",\"id\":\n",
+        serde_json::to_string(&good).unwrap()
+    );
+    let out = s
+        .cmd(&bin("vault-put"))
+        .args(["--vault", &vault])
+        .stdin(input)
+        .run();
+    out.fails_with(2).stderr_contains("stdin line 2: not JSON");
+    assert_eq!(
+        out.manifest().id,
+        "postgres_good_20250130_020000",
+        "line 1 was stored and emitted"
+    );
+}
+
+#[test]
+fn an_unreachable_endpoint_fails_clearly_and_keeps_the_spool_file() {
+    let s = Scenario::new();
+    let m = spooled(&s, "postgres_offline_20250130_020000", 2000);
+    let out = s
+        .cmd(&bin("vault-put"))
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .args([
+            "--vault",
+            "s3://nowhere/stack",
+            "--s3-retries",
+            "1",
+            "--no-progress",
+        ])
+        .manifests_in(&[m])
+        .run();
+    out.fails_with(1)
+        .stderr_contains("cannot reach http://127.0.0.1:9")
+        .stderr_lines(1);
+    let failed = out.manifest();
+    assert_eq!(failed.status, Status::Failed);
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("gave up after 2 attempts"),
+        "{:?}",
+        failed.error
+    );
+    assert_eq!(s.spool_files(), ["postgres_offline_20250130_020000.dump"]);
+}
+
+#[test]
+fn wrong_credentials_fail_without_retries_and_keep_the_spool_file() {
+    let s = Scenario::new();
+    let vault = s.s3_vault();
+    let m = spooled(&s, "postgres_denied_20250130_020000", 2000);
+    let out = s
+        .cmd(&bin("vault-put"))
+        .env("AWS_SECRET_ACCESS_KEY", "wrong-secret")
+        .args(["--vault", &vault])
+        .manifests_in(&[m])
+        .run();
+    out.fails_with(1)
+        .stderr_contains("HTTP 403")
+        .stderr_contains("AWS_SECRET_ACCESS_KEY");
+    assert!(
+        !out.stderr.contains("wrong-secret"),
+        "secret leaked: {}",
+        out.stderr
+    );
+    assert_eq!(s.spool_files().len(), 1);
+}
+
+#[test]
+fn missing_credentials_or_vault_are_fatal_before_reading_input() {
+    let s = Scenario::new();
+    let m = spooled(&s, "postgres_x_20250130_020000", 10);
+    s.cmd(&bin("vault-put"))
+        .manifests_in(std::slice::from_ref(&m))
+        .run()
+        .fails_with(2)
+        .stderr_contains("no vault given");
+    s.cmd(&bin("vault-put"))
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .args(["--vault", "s3://b/p"])
+        .manifests_in(&[m])
+        .run()
+        .fails_with(2)
+        .stderr_contains("no S3 credentials");
+    assert_eq!(s.spool_files().len(), 1);
+}
+
+#[test]
+fn failed_manifests_pass_through_untouched() {
+    let s = Scenario::new();
+    let vault = s.dir_vault();
+    let line = r#"{"schema":"stackvault.manifest/1","id":"qdrant_docs_20250130_020000","kind":"qdrant","created_at":"2025-01-30T02:00:00Z","status":"failed","error":"snapshot timed out","x_other":{"a":1}}"#;
+    let out = s
+        .cmd(&bin("vault-put"))
+        .args(["--vault", &vault])
+        .stdin(format!("{line}\n"))
+        .run();
+    out.succeeds();
+    let a: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let b: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(a, b);
+}

@@ -1,0 +1,13 @@
+//! Integration tests: the real tool binaries against the real PostgreSQL and SeaweedFS
+//! that `scripts/test` provisions. Run them with `scripts/test`.
+
+mod util;
+
+#[path = "by-tool/test_dump_pg.rs"]
+mod test_dump_pg;
+#[path = "by-tool/test_vault_get.rs"]
+mod test_vault_get;
+#[path = "by-tool/test_vault_put.rs"]
+mod test_vault_put;
+
+mod pipeline;

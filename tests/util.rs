@@ -1,0 +1,75 @@
+//! Helpers shared by the integration tests.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use testkit::Scenario;
+
+/// The path of a tool binary built for this test run.
+pub fn bin(tool: &str) -> PathBuf {
+    PathBuf::from(match tool {
+        "dump-pg" => env!("CARGO_BIN_EXE_dump-pg"),
+        "vault-put" => env!("CARGO_BIN_EXE_vault-put"),
+        "vault-get" => env!("CARGO_BIN_EXE_vault-get"),
+        other => panic!("no tool {other}"),
+    })
+}
+
+/// A fixture file's text.
+pub fn fixture(path: &str) -> String {
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+/// Loads the rich fixture (schemas, json, bytea, arrays, large object, view, FK, sequence,
+/// a few MB of rows) into `database`.
+pub fn load_rich(s: &Scenario, database: &str) {
+    s.sql(database, &fixture("dump-pg/rich.sql"));
+}
+
+/// `schema.table` → (row count, md5 of all rows in a fixed order): two databases with
+/// equal fingerprints hold the same data.
+pub fn table_fingerprints(s: &Scenario, database: &str) -> BTreeMap<String, (i64, String)> {
+    let mut client = s.connect(database);
+    let tables = client
+        .query(
+            "SELECT table_schema, table_name FROM information_schema.tables
+             WHERE table_type = 'BASE TABLE'
+               AND table_schema NOT IN ('pg_catalog', 'information_schema')
+             ORDER BY 1, 2",
+            &[],
+        )
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for row in tables {
+        let (schema, table): (String, String) = (row.get(0), row.get(1));
+        let sql = format!(
+            "SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '')
+             FROM \"{schema}\".\"{table}\" t"
+        );
+        let r = client.query_one(sql.as_str(), &[]).unwrap();
+        out.insert(format!("{schema}.{table}"), (r.get(0), r.get(1)));
+    }
+    out
+}
+
+/// What else a restore must bring back: large object bytes, the view's rows, the
+/// sequence position, the index and the foreign key.
+pub fn schema_fingerprint(s: &Scenario, database: &str) -> Vec<String> {
+    let mut c = s.connect(database);
+    let one = |c: &mut postgres::Client, sql: &str| -> String {
+        c.query_one(sql, &[])
+            .unwrap()
+            .get::<_, Option<String>>(0)
+            .unwrap_or_default()
+    };
+    vec![
+        one(&mut c, "SELECT md5(lo_get(body)) FROM public.documents WHERE name = 'manual.txt'"),
+        one(&mut c, "SELECT md5(string_agg(t::text, ',' ORDER BY t.id)) FROM shop.customer_totals t"),
+        one(&mut c, "SELECT last_value::text || '/' || is_called::text FROM shop.invoice_no"),
+        one(&mut c, "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE schemaname = 'shop'"),
+        one(&mut c, "SELECT string_agg(conname || ':' || pg_get_constraintdef(oid), ',' ORDER BY conname) FROM pg_constraint WHERE contype = 'f'"),
+    ]
+}
