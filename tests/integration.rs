@@ -10,4 +10,5 @@ mod test_vault_get;
 #[path = "by-tool/test_vault_put.rs"]
 mod test_vault_put;
 
+mod docs;
 mod pipeline;
