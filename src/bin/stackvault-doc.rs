@@ -1,1 +1,327 @@
-fn main() {}
+//! `stackvault-doc`: man pages and shell completions of the stackvault tools, generated from
+//! their clap definitions (after uutils' `uudoc`).
+//!
+//! ```text
+//! stackvault-doc man DIR                 one roff page per tool and per subcommand
+//! stackvault-doc completions SHELL DIR   bash, zsh or fish completion scripts
+//! ```
+//!
+//! The pages in `man/` are committed; the unit test below fails when they are stale.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{value_parser, Arg, ArgMatches, Command};
+use clap_complete::{Generator, Shell};
+use clap_mangen::roff::{bold, roman, Roff};
+use clap_mangen::Man;
+
+/// The documented tools, by hand (as uudoc lists the utilities).
+const TOOLS: [fn() -> Command; 3] = [dump_pg::command, vault_put::command, vault_get::command];
+
+/// Every man page, in memory: (file name, roff source). Each tool comes with one page per
+/// subcommand (`dump-pg-restore.1` for `dump-pg restore`).
+fn man_pages() -> Vec<(String, Vec<u8>)> {
+    let mut commands = vec![];
+    for tool in TOOLS {
+        // Env values would otherwise depend on the environment the pages are generated in.
+        let mut cmd = hide_env_values(tool()).disable_help_subcommand(true);
+        // Building names each subcommand "dump-pg-restore" (title, file) and
+        // "dump-pg restore" (synopsis).
+        cmd.build();
+        let subs: Vec<Command> = cmd
+            .get_subcommands()
+            .filter(|s| !s.is_hide_set())
+            .cloned()
+            .collect();
+        commands.push(cmd);
+        commands.extend(subs);
+    }
+    let names: Vec<String> = commands.iter().map(display_name).collect();
+    commands
+        .into_iter()
+        .map(|cmd| {
+            let name = display_name(&cmd);
+            let see_also = names
+                .iter()
+                .filter(|n| **n != name)
+                .map(|n| (n.as_str(), "1"));
+            let see_also = see_also.chain([("backup-manifest", "5")]);
+            (format!("{name}.1"), page(cmd, see_also))
+        })
+        .collect()
+}
+
+fn display_name(cmd: &Command) -> String {
+    cmd.get_display_name().unwrap_or(cmd.get_name()).to_owned()
+}
+
+/// `hide_env_values(true)` on every argument of `cmd` and its subcommands.
+fn hide_env_values(cmd: Command) -> Command {
+    cmd.mut_args(|arg| arg.hide_env_values(true))
+        .mut_subcommands(hide_env_values)
+}
+
+/// One page. clap_mangen's own `render` would put `after_long_help` verbatim under a heading
+/// "EXTRA", with the example lines filled into one paragraph; so the page is assembled from
+/// Man's section renderers, and `after_long_help` is split into DESCRIPTION paragraphs and
+/// sections of its own (EXIT STATUS, EXAMPLES).
+fn page<'a>(cmd: Command, see_also: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<u8> {
+    let after = cmd
+        .get_after_long_help()
+        .or(cmd.get_after_help())
+        .map(|s| s.to_string());
+    let (prose, sections) = split_after_help(after.as_deref().unwrap_or(""));
+    let mut refs = Roff::new();
+    refs.control("SH", ["SEE ALSO"]);
+    let mut line = vec![];
+    for (i, (name, section)) in see_also.enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        line.extend([roman(sep), bold(name), roman(format!("({section})"))]);
+    }
+    refs.text(line);
+
+    // The title line by hand: no date, so that the pages do not change from one run to the
+    // next (Man::render_title writes an empty date as nothing at all, which moves the source
+    // into the date's place in the footer).
+    let title = format!(
+        ".TH {} 1 \"\" \"stackvault {}\" stackvault\n",
+        display_name(&cmd).to_uppercase(),
+        env!("CARGO_PKG_VERSION")
+    );
+    let man = Man::new(cmd.clone());
+    type Render<'r> = Box<dyn Fn(&mut dyn Write) -> io::Result<()> + 'r>;
+    let mut parts: Vec<Render> = vec![
+        Box::new(|w| w.write_all(title.as_bytes())),
+        Box::new(|w| man.render_name_section(w)),
+        Box::new(|w| man.render_synopsis_section(w)),
+        Box::new(|w| man.render_description_section(w)),
+        Box::new(|w| prose.to_writer(w)),
+    ];
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        parts.push(Box::new(|w| man.render_options_section(w)));
+    }
+    if cmd.has_subcommands() {
+        parts.push(Box::new(|w| man.render_subcommands_section(w)));
+    }
+    parts.extend(
+        sections
+            .iter()
+            .map(|s| Box::new(|w: &mut dyn Write| s.to_writer(w)) as Render),
+    );
+    if cmd.get_version().is_some() {
+        parts.push(Box::new(|w| man.render_version_section(w)));
+    }
+    parts.push(Box::new(|w| refs.to_writer(w)));
+
+    // Every renderer starts with roff's apostrophe preamble: keep the first one only.
+    let preamble = Roff::new().render();
+    let mut out = preamble.clone();
+    for render in parts {
+        let mut buf = vec![];
+        render(&mut buf).expect("writing to memory");
+        let text = String::from_utf8(buf).expect("roff renders UTF-8");
+        out.push_str(text.strip_prefix(&preamble).unwrap_or(&text));
+    }
+    out.into_bytes()
+}
+
+/// Splits `after_long_help` at blank lines. A paragraph headed `Examples:`, `Exit status:`…
+/// whose other lines are indented becomes a section (EXAMPLES, EXIT STATUS…), sorted as
+/// man-pages(7) orders them; any other paragraph goes to DESCRIPTION.
+fn split_after_help(text: &str) -> (Roff, Vec<Roff>) {
+    let mut prose = Roff::new();
+    let mut sections = vec![];
+    for para in text.split("\n\n").filter(|p| !p.trim().is_empty()) {
+        let (first, body) = para.split_once('\n').unwrap_or((para, ""));
+        let heading = first.strip_suffix(':').filter(|h| !h.starts_with(' '));
+        let Some(heading) = heading.filter(|_| body.lines().all(|l| l.starts_with("  "))) else {
+            prose.control("PP", []);
+            for line in para.lines() {
+                prose.text([roman(line.trim())]);
+            }
+            continue;
+        };
+        let title = match heading.to_uppercase().as_str() {
+            "EXAMPLE" => "EXAMPLES".to_owned(),
+            other => other.to_owned(),
+        };
+        let mut roff = Roff::new();
+        roff.control("SH", [title.as_str()]);
+        if title == "EXIT STATUS" {
+            // "  0  meaning" lines: one tagged paragraph per code.
+            for line in body.lines() {
+                let (code, meaning) = line.trim().split_once("  ").unwrap_or((line.trim(), ""));
+                roff.control("TP", [])
+                    .text([bold(code)])
+                    .text([roman(meaning.trim())]);
+            }
+        } else {
+            roff.control("RS", ["4"]).control("nf", []);
+            for line in body.lines() {
+                roff.text([roman(line.strip_prefix("  ").unwrap_or(line))]);
+            }
+            roff.control("fi", []).control("RE", []);
+        }
+        sections.push((title, roff));
+    }
+    sections.sort_by_key(|(title, _)| match title.as_str() {
+        "EXIT STATUS" => 0,
+        "EXAMPLES" => 2,
+        _ => 1,
+    });
+    (prose, sections.into_iter().map(|(_, roff)| roff).collect())
+}
+
+/// Completion scripts for `shell`: (file name, script), one per tool.
+fn completions(shell: Shell) -> Vec<(String, Vec<u8>)> {
+    TOOLS
+        .iter()
+        .map(|tool| {
+            let mut cmd = tool();
+            let name = cmd.get_name().to_owned();
+            let mut script = vec![];
+            clap_complete::generate(shell, &mut cmd, &name, &mut script);
+            (shell.file_name(&name), script)
+        })
+        .collect()
+}
+
+fn cli() -> Command {
+    let dir = Arg::new("dir")
+        .value_name("DIR")
+        .required(true)
+        .value_parser(value_parser!(PathBuf))
+        .help("Output directory (created if missing)");
+    Command::new("stackvault-doc")
+        .about("Write the man pages and shell completions of the stackvault tools")
+        .version(env!("CARGO_PKG_VERSION"))
+        .subcommand_required(true)
+        .subcommand(
+            Command::new("man")
+                .about("Write one roff man page per tool and per subcommand into DIR")
+                .arg(dir.clone()),
+        )
+        .subcommand(
+            Command::new("completions")
+                .about("Write the completion script of every tool for SHELL into DIR")
+                .arg(
+                    Arg::new("shell")
+                        .value_name("SHELL")
+                        .required(true)
+                        .value_parser(["bash", "zsh", "fish"]),
+                )
+                .arg(dir),
+        )
+}
+
+fn run(matches: &ArgMatches) -> Result<(), String> {
+    let (files, sub) = match matches.subcommand() {
+        Some(("man", sub)) => (man_pages(), sub),
+        Some(("completions", sub)) => {
+            let shell: &String = sub.get_one("shell").expect("required");
+            (completions(shell.parse().expect("bash, zsh or fish")), sub)
+        }
+        _ => unreachable!("subcommand_required"),
+    };
+    let dir: &PathBuf = sub.get_one("dir").expect("required");
+    write_all(dir, &files)
+}
+
+fn write_all(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let matches = match cli().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // clap's message starts with "error: ".
+            eprint!("stackvault-doc: {}", e.render());
+            return ExitCode::from(2);
+        }
+    };
+    match run(&matches) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("stackvault-doc: error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_pages_are_current() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
+        for (name, bytes) in man_pages() {
+            let committed = std::fs::read(dir.join(&name)).unwrap_or_default();
+            assert!(
+                committed == bytes,
+                "man/{name} is missing or stale: run `cargo run --bin stackvault-doc -- man man/` \
+                 and commit the result"
+            );
+        }
+    }
+
+    #[test]
+    fn every_page_has_the_exit_status_table() {
+        for (name, bytes) in man_pages() {
+            let text = String::from_utf8(bytes).unwrap();
+            assert!(
+                text.contains(".SH \"EXIT STATUS\""),
+                "{name}: no Exit status section"
+            );
+            for code in ["\\fB0\\fR", "\\fB1\\fR", "\\fB2\\fR"] {
+                assert!(text.contains(code), "{name}: exit status {code} missing");
+            }
+            assert!(text.contains(".SH EXAMPLES"), "{name}: no examples");
+            assert!(!text.contains(".SH EXTRA"), "{name}: raw after_long_help");
+        }
+    }
+
+    #[test]
+    fn subcommand_page_has_its_flags_and_long_help() {
+        let pages = man_pages();
+        let (_, restore) = pages
+            .iter()
+            .find(|(n, _)| n == "dump-pg-restore.1")
+            .unwrap();
+        let text = String::from_utf8_lossy(restore);
+        assert!(text.starts_with(".ie") && text.contains(".TH DUMP-PG-RESTORE 1 \"\" "));
+        assert!(text.contains("\\fBdump\\-pg restore\\fR"), "synopsis");
+        assert!(text.contains("\\fB\\-\\-target\\-db\\fR"));
+        assert!(text.contains("pg_restore runs in"));
+        assert_eq!(text.matches(".ie ").count(), 1, "one preamble");
+    }
+
+    #[test]
+    fn env_values_are_hidden_everywhere() {
+        fn check(cmd: &Command) {
+            for arg in cmd.get_arguments().filter(|a| a.get_env().is_some()) {
+                assert!(
+                    arg.is_hide_env_values_set(),
+                    "{}: --{:?}",
+                    cmd.get_name(),
+                    arg.get_long()
+                );
+            }
+            cmd.get_subcommands().for_each(check);
+        }
+        for tool in TOOLS {
+            check(&hide_env_values(tool()));
+        }
+    }
+}
