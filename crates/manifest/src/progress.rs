@@ -63,6 +63,7 @@ struct State {
     length: Option<u64>,
     last_shown: Instant,
     shown_any: bool,
+    finished: bool,
 }
 
 struct Reporter {
@@ -86,6 +87,7 @@ impl Reporter {
                 length: None,
                 last_shown: now,
                 shown_any: false,
+                finished: false,
             }),
         }
     }
@@ -127,13 +129,16 @@ impl Progress for Reporter {
     fn inc(&self, bytes: u64) {
         let mut state = self.state.lock().unwrap();
         state.done += bytes;
-        if state.last_shown.elapsed() >= self.interval {
+        if !state.finished && state.last_shown.elapsed() >= self.interval {
             self.show(&mut state);
         }
     }
 
     fn finish(&self) {
         let mut state = self.state.lock().unwrap();
+        if std::mem::replace(&mut state.finished, true) {
+            return; // finishing twice (library, then caller) draws once
+        }
         if self.redraw && state.shown_any {
             self.show(&mut state);
             let _ = writeln!(std::io::stderr());

@@ -58,6 +58,7 @@ pub fn store(
     let file = open_artifact(artifact)?;
     let mut reader = HashingReader::new(BufReader::with_capacity(1 << 20, file));
     backend.put(&key, &mut reader, artifact.bytes, progress)?;
+    progress.finish(); // the read-back below is not part of the transfer rate
     let (sent, sent_sha) = reader.finish();
     if sent_sha != artifact.sha256 {
         let _ = backend.delete(&key);

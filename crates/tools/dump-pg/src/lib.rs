@@ -16,8 +16,11 @@ Examples:
 The password is read from PGPASSWORD only (never a flag) and reaches pg_dump through its
 environment. Manifests go to stdout, one line each; messages and progress go to stderr.";
 
-/// Back up PostgreSQL databases with pg_dump (custom format) into the spool and print one
-/// manifest line per database, with exact row counts taken from the dump's own snapshot.
+/// Back up PostgreSQL databases with pg_dump into the spool, one manifest line each.
+///
+/// Each database is dumped in pg_dump's custom format into the spool directory, hashed
+/// with SHA-256 as it is written, and described by one manifest line on stdout, with the
+/// exact row count of every table taken from the dump's own snapshot.
 #[derive(Debug, Parser)]
 #[command(name = "dump-pg", version, args_conflicts_with_subcommands = true,
           after_long_help = format!("{AFTER_HELP}\n\n{EXIT_CODES_HELP}"))]
@@ -30,8 +33,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Sub {
-    /// Restore the backups named by manifests on stdin, verify their SHA-256 first, and
-    /// compare the restored row counts with the backup's.
+    /// Restore backups named by manifests on stdin and prove their row counts.
+    ///
+    /// Each file's SHA-256 is verified before anything is touched; after pg_restore the
+    /// restored row counts are compared with those recorded at backup time.
     #[command(after_long_help = format!("{RESTORE_HELP}\n\n{EXIT_CODES_HELP}"))]
     Restore(RestoreArgs),
 }

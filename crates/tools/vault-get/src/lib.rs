@@ -26,8 +26,10 @@ Examples:
   vault-get --id postgres_app_20250130_020000
   vault-get < run.ndjson";
 
-/// List the backups in a vault, or download them into the spool, verified, and print their
-/// manifests with the local path.
+/// List the backups in a vault, or download them into the spool, verified.
+///
+/// Downloads print each manifest again with artifact.path set to the local copy, ready
+/// for a restore tool.
 #[derive(Debug, Parser)]
 #[command(name = "vault-get", version, after_long_help = format!("{AFTER_HELP}\n\n{EXIT_CODES_HELP}"))]
 pub struct Cli {

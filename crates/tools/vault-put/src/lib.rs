@@ -22,8 +22,10 @@ Examples:
   dump-pg --dbname app | vault-put --vault s3://backups/stack > run.ndjson
   vault-put --vault file:///srv/vault --keep < manifests.ndjson";
 
-/// Upload the artifacts named by manifests on stdin into the vault, verify them, and print
-/// the manifests with their vault location.
+/// Upload the artifacts that manifests name into the vault, verified.
+///
+/// Reads manifests on stdin, uploads each artifact, verifies what was stored, writes its
+/// sidecar manifest, and prints the manifest with its vault location on stdout.
 #[derive(Debug, Parser)]
 #[command(name = "vault-put", version, after_long_help = format!("{AFTER_HELP}\n\n{EXIT_CODES_HELP}"))]
 pub struct Cli {
