@@ -198,6 +198,17 @@ fn dumped(s: &Scenario) -> manifest::Manifest {
     out.manifest()
 }
 
+/// Restores `m` into a new database (`--create`); returns the target's name and the outcome.
+fn restore_into_new(s: &Scenario, m: manifest::Manifest) -> (String, testkit::Outcome) {
+    let target = s.db_name("target");
+    let out = s
+        .cmd(&bin("dump-pg"))
+        .args(["restore", "--target-db", &target, "--create"])
+        .manifests_in(&[m])
+        .run();
+    (target, out)
+}
+
 #[test]
 fn restore_refuses_a_damaged_file_and_leaves_the_target_alone() {
     let s = Scenario::new();
@@ -208,12 +219,7 @@ fn restore_refuses_a_damaged_file_and_leaves_the_target_alone() {
     let last = data.len() - 1;
     data[last] ^= 0xff;
     std::fs::write(path, data).unwrap();
-    let target = s.db_name("target");
-    let out = s
-        .cmd(&bin("dump-pg"))
-        .args(["restore", "--target-db", &target, "--create"])
-        .manifests_in(&[m])
-        .run();
+    let (target, out) = restore_into_new(&s, m);
     out.fails_with(1).stderr_contains("checksum mismatch");
     assert_eq!(out.manifest().status, Status::Failed);
     assert!(!s.db_exists(&target), "target was created");
@@ -225,12 +231,7 @@ fn restore_refuses_a_failed_manifest() {
     small_db(&s);
     let mut m = dumped(&s);
     m.fail("pg_dump was killed");
-    let target = s.db_name("target");
-    let out = s
-        .cmd(&bin("dump-pg"))
-        .args(["restore", "--target-db", &target, "--create"])
-        .manifests_in(&[m])
-        .run();
+    let (target, out) = restore_into_new(&s, m);
     out.fails_with(1)
         .stderr_contains("the backup is failed (pg_dump was killed)");
     assert!(!s.db_exists(&target));
@@ -293,12 +294,7 @@ fn restore_reports_differing_row_counts() {
     let mut m = dumped(&s);
     // Pretend the backup had seen one more row than the dump holds.
     m.stats.as_mut().unwrap()["tables"]["public.items"] = serde_json::json!(124);
-    let target = s.db_name("target");
-    let out = s
-        .cmd(&bin("dump-pg"))
-        .args(["restore", "--target-db", &target, "--create"])
-        .manifests_in(&[m])
-        .run();
+    let (_, out) = restore_into_new(&s, m);
     out.fails_with(1)
         .stderr_contains("differs from the backup in 1 table(s): public.items");
     let r = out.manifest();

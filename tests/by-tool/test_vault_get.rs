@@ -26,6 +26,26 @@ fn stored(s: &Scenario, vault: &str, id: &str, created_at: &str, content: &[u8])
     out.manifest()
 }
 
+/// Two postgres backups (Jan 1 "old", Jan 3 "new") and `other` (another kind) on Jan 2.
+fn store_three(s: &Scenario, vault: &str, other: &str) {
+    let backups: [(&str, &str, &[u8]); 3] = [
+        (
+            "postgres_app_20250101_020000",
+            "2025-01-01T02:00:00Z",
+            b"old",
+        ),
+        (
+            "postgres_app_20250103_020000",
+            "2025-01-03T02:00:00Z",
+            b"new",
+        ),
+        (other, "2025-01-02T02:00:00Z", b"other"),
+    ];
+    for (id, created_at, content) in backups {
+        stored(s, vault, id, created_at, content);
+    }
+}
+
 #[test]
 fn list_is_newest_first_and_filters_by_kind() {
     let s = Scenario::new();
@@ -35,27 +55,7 @@ fn list_is_newest_first_and_filters_by_kind() {
         .run()
         .succeeds()
         .stderr_contains("no backups");
-    stored(
-        &s,
-        &vault,
-        "postgres_app_20250101_020000",
-        "2025-01-01T02:00:00Z",
-        b"old",
-    );
-    stored(
-        &s,
-        &vault,
-        "postgres_app_20250103_020000",
-        "2025-01-03T02:00:00Z",
-        b"new",
-    );
-    stored(
-        &s,
-        &vault,
-        "qdrant_docs_20250102_020000",
-        "2025-01-02T02:00:00Z",
-        b"vectors",
-    );
+    store_three(&s, &vault, "qdrant_docs_20250102_020000");
 
     let table = s
         .cmd(&bin("vault-get"))
@@ -92,27 +92,7 @@ fn list_is_newest_first_and_filters_by_kind() {
 fn selects_by_id_latest_and_run() {
     let s = Scenario::new();
     let vault = s.s3_vault();
-    stored(
-        &s,
-        &vault,
-        "postgres_app_20250101_020000",
-        "2025-01-01T02:00:00Z",
-        b"old",
-    );
-    stored(
-        &s,
-        &vault,
-        "postgres_app_20250103_020000",
-        "2025-01-03T02:00:00Z",
-        b"new",
-    );
-    stored(
-        &s,
-        &vault,
-        "neo4j_graph_20250103_020000",
-        "2025-01-03T02:00:00Z",
-        b"graph",
-    );
+    store_three(&s, &vault, "neo4j_graph_20250102_020000");
 
     let by_id = s
         .cmd(&bin("vault-get"))

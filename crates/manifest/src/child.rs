@@ -196,6 +196,32 @@ mod tests {
         );
     }
 
+    /// A sink that fails like a full disk.
+    struct FullDisk;
+    impl Write for FullDisk {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "No space left on device",
+            ))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failing_sink_kills_the_child_and_says_why() {
+        // `yes` never ends on its own: only the kill stops it.
+        let err = stream_stdout(&mut Command::new("yes"), &mut FullDisk, &Hidden).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, ChildError::Failed { .. } | ChildError::Output { .. }),
+            "{text}"
+        );
+        assert!(text.contains("yes"), "{text}");
+    }
+
     #[test]
     fn missing_program_is_a_spawn_error() {
         let err = run(&mut Command::new("/nonexistent/pg_dump")).unwrap_err();
