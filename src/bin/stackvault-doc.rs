@@ -150,12 +150,25 @@ fn split_after_help(text: &str) -> (Roff, Vec<Roff>) {
         let mut roff = Roff::new();
         roff.control("SH", [title.as_str()]);
         if title == "EXIT STATUS" {
-            // "  0  meaning" lines: one tagged paragraph per code.
-            for line in body.lines() {
-                let (code, meaning) = line.trim().split_once("  ").unwrap_or((line.trim(), ""));
+            // "  0  meaning" lines, one tagged paragraph per code; a line that does not
+            // start with a code continues the meaning above it.
+            let mut entries: Vec<(&str, String)> = vec![];
+            for line in body.lines().map(str::trim) {
+                match (line.split_once("  "), entries.last_mut()) {
+                    (Some((code, meaning)), _) if code.chars().all(|c| c.is_ascii_digit()) => {
+                        entries.push((code, meaning.trim().to_owned()));
+                    }
+                    (_, Some((_, meaning))) => {
+                        meaning.push(' ');
+                        meaning.push_str(line);
+                    }
+                    (_, None) => entries.push((line, String::new())),
+                }
+            }
+            for (code, meaning) in &entries {
                 roff.control("TP", [])
-                    .text([bold(code)])
-                    .text([roman(meaning.trim())]);
+                    .text([bold(*code)])
+                    .text([roman(meaning.as_str())]);
             }
         } else {
             roff.control("RS", ["4"]).control("nf", []);

@@ -239,3 +239,59 @@ fn failed_manifests_pass_through_untouched() {
     let b: serde_json::Value = serde_json::from_str(line).unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn sigterm_mid_upload_aborts_the_multipart_upload_and_keeps_everything() {
+    let s = Scenario::new();
+    let vault = s.s3_vault();
+    let m = spooled(&s, "postgres_interrupted_20250130_020000", 200 << 20);
+    let input = format!("{}\n", serde_json::to_string(&m).unwrap());
+    let child = s
+        .cmd(&bin("vault-put"))
+        .args([
+            "--vault",
+            &vault,
+            "--s3-parallel",
+            "1",
+            "--s3-part-size",
+            "5MiB",
+        ])
+        .spawn_with_stdin(input);
+    // Wait until the upload is under way (some parts sent), then stop it.
+    let bucket = vault
+        .trim_start_matches("s3://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let server = testkit::S3Server::from_env();
+    let backend = server.backend(&bucket, "stack");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while server.incomplete_uploads(&bucket, "stack/").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "upload never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    child.signal("TERM");
+    let out = child.wait();
+    out.fails_with(2).stderr_contains("interrupted by a signal");
+    let failed = out.manifest();
+    assert_eq!(
+        failed.status,
+        Status::Failed,
+        "the record in progress is emitted as failed"
+    );
+    assert_eq!(
+        server.incomplete_uploads(&bucket, "stack/"),
+        Vec::<String>::new(),
+        "multipart upload left behind"
+    );
+    assert!(
+        vault::Backend::list(&backend, "").unwrap().is_empty(),
+        "nothing may be stored"
+    );
+    assert_eq!(
+        s.spool_files(),
+        ["postgres_interrupted_20250130_020000.dump"]
+    );
+}

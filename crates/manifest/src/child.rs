@@ -123,6 +123,7 @@ fn copy_counting(
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
     loop {
+        crate::interrupt::check()?;
         let n = match from.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,

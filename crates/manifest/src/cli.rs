@@ -7,7 +7,7 @@
 //! | --- | --- |
 //! | 0 | every record succeeded |
 //! | 1 | the tool finished, but at least one record failed (it was emitted with `status: failed`) |
-//! | 2 | fatal: bad usage, malformed input, unreachable configuration; the tool stopped |
+//! | 2 | fatal: bad usage, malformed input, bad configuration, or a signal; the tool stopped |
 //!
 //! Stdout carries manifests and nothing else; every message goes to stderr, prefixed with
 //! the tool's name, one line each.
@@ -56,6 +56,7 @@ pub fn main(command: fn() -> Command, run: fn(&ArgMatches) -> anyhow::Result<()>
     let command = command();
     let _ = TOOL.set(command.get_name().to_owned());
     let matches = command.get_matches();
+    crate::interrupt::install();
     match run(&matches) {
         Ok(()) if SOME_FAILED.load(Ordering::SeqCst) => ExitCode::from(EXIT_SOME_FAILED),
         Ok(()) => ExitCode::from(EXIT_OK),
@@ -73,6 +74,12 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
             .downcast_ref::<io::Error>()
             .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
     })
+}
+
+/// Fails when a termination signal arrived: tools call it between records, after the
+/// record in progress was emitted (as `failed`, if the signal cut it short).
+pub fn stop_if_interrupted() -> anyhow::Result<()> {
+    Ok(crate::interrupt::check()?)
 }
 
 /// Manifests from stdin. On a terminal, says first that it is waiting for them.
@@ -134,7 +141,8 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit status:
   0  every record succeeded
   1  finished, but at least one record failed (emitted with \"status\":\"failed\")
-  2  fatal error or bad usage; the tool stopped (records already written stay valid)";
+  2  fatal error, bad usage, or SIGINT/SIGTERM; the tool stopped (records already written stay
+     valid; on a signal the transfer in progress is cleaned up and its record emitted as failed)";
 
 /// `error: cause: cause…` on one line. A cause whose text the message already contains is
 /// skipped, so errors that embed their source are not repeated.

@@ -17,11 +17,13 @@
 //! - [`child`]: running a child process whose stdout is streamed and whose stderr is kept
 //!   for the error message;
 //! - [`progress`]: byte progress on a terminal, periodic log lines otherwise;
+//! - [`interrupt`]: a first SIGINT/SIGTERM stops transfers cleanly instead of mid-write;
 //! - [`cli`]: `main()` for every tool, exit codes, error reporting.
 #![deny(missing_docs)]
 
 pub mod child;
 pub mod cli;
+pub mod interrupt;
 pub mod ndjson;
 pub mod progress;
 pub mod record;

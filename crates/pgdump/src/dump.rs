@@ -16,19 +16,70 @@ use crate::stats::{collect, PgStats};
 /// The `artifact.format` of a PostgreSQL dump.
 pub const FORMAT: &str = "pg_dump/custom";
 
-/// Non-template databases that accept connections and that this role may connect to.
-pub fn list_databases(pg: &PgArgs, maintenance_db: &str) -> Result<Vec<String>, Error> {
+/// Non-template databases that accept connections, that this role may connect to, and
+/// whose names match none of the `exclude` patterns (`*` any run of characters, `?` one).
+pub fn list_databases(
+    pg: &PgArgs,
+    maintenance_db: &str,
+    exclude: &[String],
+) -> Result<Vec<String>, Error> {
     let mut client = pg.connect(maintenance_db)?;
+    let patterns: Vec<String> = exclude.iter().map(|p| glob_to_like(p)).collect();
     let rows = client
         .query(
             "SELECT datname FROM pg_database
              WHERE NOT datistemplate AND datallowconn
                AND has_database_privilege(datname, 'CONNECT')
+               AND NOT datname LIKE ANY($1)
              ORDER BY 1",
-            &[],
+            &[&patterns],
         )
         .map_err(Error::query("cannot list databases"))?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Whether `database` exists (still: `--all` runs take a while, databases come and go).
+pub fn database_exists(pg: &PgArgs, maintenance_db: &str, database: &str) -> Result<bool, Error> {
+    let mut client = pg.connect(maintenance_db)?;
+    let row = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])
+        .map_err(Error::query("cannot look up the database"))?;
+    Ok(row.is_some())
+}
+
+/// A shell-style pattern as a LIKE pattern (`\` escapes LIKE's own `%` and `_`).
+fn glob_to_like(glob: &str) -> String {
+    let mut like = String::new();
+    for c in glob.chars() {
+        match c {
+            '*' => like.push('%'),
+            '?' => like.push('_'),
+            '%' | '_' | '\\' => {
+                like.push('\\');
+                like.push(c);
+            }
+            c => like.push(c),
+        }
+    }
+    like
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_to_like;
+
+    #[test]
+    fn table_of_globs() {
+        let cases = [
+            ("sv_*", "sv\\_%"),
+            ("app?", "app_"),
+            ("100%", "100\\%"),
+            ("plain", "plain"),
+        ];
+        for (glob, like) in cases {
+            assert_eq!(glob_to_like(glob), like, "{glob}");
+        }
+    }
 }
 
 /// Dumps `database` into `spool_dir` and returns its manifest: `ok` with `artifact`,

@@ -57,6 +57,31 @@ impl TestCommand {
         self.stdin(text)
     }
 
+    /// Starts the tool with `input` on stdin and returns at once, for tests that signal it.
+    pub fn spawn_with_stdin(mut self, input: impl Into<Vec<u8>>) -> Running {
+        let describe = format!("{:?}", self.cmd);
+        let mut child = self
+            .cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {describe}: {e}"));
+        let mut stdin = child.stdin.take().unwrap();
+        let data = input.into();
+        // Written from a thread and kept open until the child is done, so it sees no EOF
+        // earlier than a pipeline would give it.
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+            stdin
+        });
+        Running {
+            child,
+            describe,
+            writer,
+        }
+    }
+
     /// Runs to completion.
     pub fn run(mut self) -> Outcome {
         let describe = format!("{:?}", self.cmd);
@@ -76,6 +101,38 @@ impl TestCommand {
         writer.join().unwrap();
         Outcome {
             describe,
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// A tool that is still running.
+pub struct Running {
+    child: std::process::Child,
+    describe: String,
+    writer: std::thread::JoinHandle<std::process::ChildStdin>,
+}
+
+impl Running {
+    /// Sends signal `name` (`TERM`, `INT`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the tool to exit.
+    pub fn wait(self) -> Outcome {
+        let stdin = self.writer.join().unwrap();
+        drop(stdin);
+        let output = self.child.wait_with_output().unwrap();
+        Outcome {
+            describe: self.describe,
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),

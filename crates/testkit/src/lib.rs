@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-pub use command::{Outcome, TestCommand};
+pub use command::{Outcome, Running, TestCommand};
 use vault::s3::{S3Backend, S3Config, Secret};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -90,6 +90,47 @@ impl S3Server {
             secret_key: required("STACKVAULT_TEST_S3_SECRET_KEY"),
             region: required("STACKVAULT_TEST_S3_REGION"),
         }
+    }
+
+    /// Keys of multipart uploads in `bucket` under `prefix` that were neither completed nor
+    /// aborted: what an interrupted client leaves behind. rust-s3 fails to parse SeaweedFS's
+    /// answer to this request (no `StorageClass` element), so it is sent presigned and the
+    /// keys are read from the XML directly.
+    pub fn incomplete_uploads(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let region = s3::Region::Custom {
+            region: self.region.clone(),
+            endpoint: self.endpoint.clone(),
+        };
+        let credentials = s3::creds::Credentials::new(
+            Some(&self.access_key),
+            Some(&self.secret_key),
+            None,
+            None,
+            None,
+        )
+        .unwrap();
+        let bucket = s3::Bucket::new(bucket, region, credentials)
+            .unwrap()
+            .with_path_style();
+        let query = [
+            ("uploads".to_owned(), String::new()),
+            ("prefix".to_owned(), prefix.to_owned()),
+        ];
+        let url = bucket
+            .presign_get("/", 60, Some(query.into_iter().collect()))
+            .unwrap();
+        let body = ureq::get(&url)
+            .call()
+            .unwrap_or_else(|e| panic!("ListMultipartUploads failed: {e}"))
+            .into_string()
+            .unwrap();
+        body.split("<Upload>")
+            .skip(1)
+            .filter_map(|upload| {
+                let key = upload.split("<Key>").nth(1)?.split("</Key>").next()?;
+                Some(key.to_owned())
+            })
+            .collect()
     }
 
     /// A backend on `bucket` (for tests that go behind the tools' back).

@@ -97,6 +97,7 @@ pub(crate) fn copy_exact(
     let mut buf = vec![0u8; 1 << 20];
     let mut left = len;
     while left > 0 {
+        manifest::interrupt::check().map_err(CopyError::Read)?;
         let want = buf.len().min(left as usize);
         let n = match src.read(&mut buf[..want]) {
             Ok(0) => {

@@ -249,7 +249,8 @@ impl S3Backend {
                 Ok(value) => return Ok(value),
                 Err(e) => {
                     let (error, transient) = self.classify(e, what);
-                    if !transient || attempt >= self.config.retries {
+                    let interrupted = manifest::interrupt::is_interrupted();
+                    if !transient || interrupted || attempt >= self.config.retries {
                         return Err(if attempt > 0 && transient {
                             Error::new(
                                 error.kind(),
@@ -362,7 +363,10 @@ impl S3Backend {
             let mut number = 1u32;
             while left > 0 && !stop.load(Ordering::SeqCst) {
                 let size = part_size.min(left);
-                match read_part(src, size as usize) {
+                let part = manifest::interrupt::check()
+                    .map_err(|e| Error::io("upload stopped", e))
+                    .and_then(|()| read_part(src, size as usize));
+                match part {
                     Ok(data) => {
                         if tx.send((number, data)).is_err() {
                             break;
@@ -463,6 +467,7 @@ impl S3Backend {
                         return Err(Error::new(ErrorKind::Protocol, "download workers stopped"));
                     };
                     pending.insert(index, data?);
+                    manifest::interrupt::check().map_err(|e| Error::io("download stopped", e))?;
                     while let Some(data) = pending.remove(&want) {
                         dst.write_all(&data)
                             .map_err(|e| Error::io("cannot write the download", e))?;

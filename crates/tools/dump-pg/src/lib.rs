@@ -67,6 +67,10 @@ struct BackupArgs {
     #[arg(long)]
     all: bool,
 
+    /// With --all: skip databases whose name matches PATTERN (* and ? wildcards); repeatable.
+    #[arg(long, value_name = "PATTERN", requires = "all")]
+    exclude_database: Vec<String>,
+
     /// Database to connect to for --all's list of databases.
     #[arg(long, value_name = "NAME", default_value = "postgres")]
     maintenance_db: String,
@@ -124,7 +128,7 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
 
 fn backup(args: BackupArgs) -> anyhow::Result<()> {
     let databases = if args.all {
-        pgdump::dump::list_databases(&args.pg, &args.maintenance_db)?
+        pgdump::dump::list_databases(&args.pg, &args.maintenance_db, &args.exclude_database)?
     } else {
         let Some(db) = args.dbname.clone().filter(|d| !d.is_empty()) else {
             anyhow::bail!("no database named: pass --dbname NAME (or set PGDATABASE), or --all");
@@ -141,10 +145,19 @@ fn backup(args: BackupArgs) -> anyhow::Result<()> {
     for database in databases {
         let progress = progress::for_stderr(style, &format!("pg_dump {database}"));
         let manifest = pgdump::dump::dump_database(&args.pg, &database, &run, &spool, &*progress);
+        if args.all
+            && !manifest.is_ok()
+            && !pgdump::dump::database_exists(&args.pg, &args.maintenance_db, &database)?
+        {
+            // Dropped between the listing and its turn: nothing was lost, nothing to report.
+            cli::info(format!("skipped {database}: it was dropped during the run"));
+            continue;
+        }
         if let Some(error) = &manifest.error {
             cli::record_failed(format!("backup of {database} failed: {error}"));
         }
         cli::emit(&mut out, &manifest)?;
+        cli::stop_if_interrupted()?;
     }
     Ok(())
 }
@@ -199,6 +212,7 @@ fn restore(args: RestoreArgs) -> anyhow::Result<()> {
                 cli::emit(&mut out, &failed)?;
             }
         }
+        cli::stop_if_interrupted()?;
     }
     Ok(())
 }

@@ -135,6 +135,7 @@ fn fetch_all(
                 cli::emit(&mut out, &failed)?;
             }
         }
+        cli::stop_if_interrupted()?;
     }
     Ok(())
 }

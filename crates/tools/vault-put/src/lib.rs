@@ -103,6 +103,7 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
                 cli::emit(&mut out, &failed)?;
             }
         }
+        cli::stop_if_interrupted()?;
     }
     Ok(())
 }
