@@ -295,3 +295,38 @@ fn sigterm_mid_upload_aborts_the_multipart_upload_and_keeps_everything() {
         ["postgres_interrupted_20250130_020000.dump"]
     );
 }
+
+#[test]
+fn the_seed_scripts_minio_variables_are_accepted() {
+    let s = Scenario::new();
+    let vault = s.s3_vault(); // creates the bucket
+    let bucket = vault
+        .trim_start_matches("s3://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let server = testkit::S3Server::from_env();
+    let m = spooled(&s, "postgres_minio_20250130_020000", 3000);
+    let out = s
+        .cmd(&bin("vault-put"))
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        // host:port without a scheme, as the original scripts set it
+        .env(
+            "MINIO_ENDPOINT",
+            server.endpoint.trim_start_matches("http://"),
+        )
+        .env("MINIO_ACCESS_KEY", &server.access_key)
+        .env("MINIO_SECRET_KEY", &server.secret_key)
+        .env("MINIO_BUCKET", &bucket)
+        .manifests_in(&[m])
+        .run();
+    out.succeeds();
+    let url = out.manifest().vault.unwrap().url;
+    assert_eq!(
+        url,
+        format!("s3://{bucket}/postgres/2025/01/30/postgres_minio_20250130_020000.dump")
+    );
+}
