@@ -330,3 +330,71 @@ fn the_seed_scripts_minio_variables_are_accepted() {
         format!("s3://{bucket}/postgres/2025/01/30/postgres_minio_20250130_020000.dump")
     );
 }
+
+/// vault-put through a proxy that answers some part uploads with 503.
+fn put_through_faulty_proxy(
+    failures: usize,
+    retries: &str,
+) -> (Scenario, testkit::Outcome, testkit::FaultyProxy, String) {
+    let s = Scenario::new();
+    let vault = s.s3_vault();
+    let server = testkit::S3Server::from_env();
+    let proxy = testkit::FaultyProxy::start(&server.endpoint, "partNumber=2&", failures);
+    let m = spooled(&s, "postgres_flaky_20250130_020000", 12 << 20);
+    let out = s
+        .cmd(&bin("vault-put"))
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args([
+            "--vault",
+            &vault,
+            "--s3-part-size",
+            "5MiB",
+            "--s3-retries",
+            retries,
+        ])
+        .manifests_in(&[m])
+        .run();
+    let bucket = vault
+        .trim_start_matches("s3://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    (s, out, proxy, bucket)
+}
+
+#[test]
+fn transient_s3_errors_are_retried() {
+    let (s, out, proxy, _) = put_through_faulty_proxy(2, "3");
+    out.succeeds();
+    assert_eq!(
+        proxy.hits(),
+        3,
+        "part 2 sent three times: two 503s, then success"
+    );
+    assert!(out.manifest().vault.is_some());
+    assert!(s.spool_files().is_empty());
+}
+
+#[test]
+fn a_part_that_keeps_failing_aborts_the_upload_and_keeps_the_spool_file() {
+    let (s, out, proxy, bucket) = put_through_faulty_proxy(usize::MAX, "1");
+    out.fails_with(1)
+        .stderr_contains("upload part 2")
+        .stderr_contains("HTTP 503 (SlowDown")
+        .stderr_contains("gave up after 2 attempts");
+    assert_eq!(proxy.hits(), 2);
+    assert_eq!(out.manifest().status, Status::Failed);
+    let server = testkit::S3Server::from_env();
+    assert_eq!(
+        server.incomplete_uploads(&bucket, "stack/"),
+        Vec::<String>::new(),
+        "orphan parts"
+    );
+    let backend = server.backend(&bucket, "stack");
+    assert!(
+        vault::Backend::list(&backend, "").unwrap().is_empty(),
+        "nothing may be stored"
+    );
+    assert_eq!(s.spool_files(), ["postgres_flaky_20250130_020000.dump"]);
+}

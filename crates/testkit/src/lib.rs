@@ -9,12 +9,14 @@
 #![deny(missing_docs)]
 
 mod command;
+mod faulty_proxy;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 pub use command::{Outcome, Running, TestCommand};
+pub use faulty_proxy::FaultyProxy;
 use vault::s3::{S3Backend, S3Config, Secret};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
