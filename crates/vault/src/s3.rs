@@ -413,7 +413,7 @@ impl S3Backend {
         let written = Mutex::new(0u64);
         let advanced = Condvar::new();
         let stop = AtomicBool::new(false);
-        let (tx, rx) = mpsc::channel::<(u64, Result<Vec<u8>>)>();
+        let (tx, rx) = mpsc::channel::<(u64, Result<bytes::Bytes>)>();
         std::thread::scope(|scope| {
             for _ in 0..self.config.parallel.max(1) {
                 let tx = tx.clone();
@@ -439,7 +439,7 @@ impl S3Backend {
                             self.bucket.get_object_range(path, start, Some(end))
                         })
                         .and_then(|response| {
-                            let body = response.to_vec();
+                            let body = response.into_bytes();
                             if body.len() as u64 == end - start + 1 {
                                 Ok(body)
                             } else {
