@@ -53,6 +53,16 @@ pg_start() {
     cat "$dir/initdb.log" >&2
     return 1
   fi
+  # Everyone is trusted except the role stackvault_pw, which must log in with a password,
+  # so tests can prove that passwords reach pg_dump and the counting connection (pg_hba is
+  # first-match: these lines go before initdb's trust lines).
+  {
+    printf 'local all stackvault_pw scram-sha-256\nhost all stackvault_pw 127.0.0.1/32 scram-sha-256\n'
+    cat "$dir/data/pg_hba.conf"
+  } >"$dir/pg_hba.conf.new"
+  mv "$dir/pg_hba.conf.new" "$dir/data/pg_hba.conf"
+  [ "$(id -u)" -ne 0 ] || chown postgres: "$dir/data/pg_hba.conf"
+
   # Throwaway cluster: TCP on loopback only, socket inside DIR, durability off.
   cat >>"$dir/data/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'

@@ -323,3 +323,58 @@ fn malformed_input_to_restore_names_the_line() {
         .fails_with(2)
         .stderr_contains("stdin line 2");
 }
+
+/// The test cluster makes role `stackvault_pw` log in with a password (scripts/lib/postgres.sh).
+const PW_ROLE: &str = "stackvault_pw";
+
+#[test]
+fn passwords_work_from_pgpassword_and_pgpass_and_their_absence_is_clear() {
+    let s = Scenario::new();
+    small_db(&s);
+    // Roles are cluster-wide: this is the only test that uses this one.
+    s.sql(
+        "postgres",
+        &format!(
+            "DROP ROLE IF EXISTS {PW_ROLE}; CREATE ROLE {PW_ROLE} LOGIN PASSWORD 'pw-Secret-9';
+             GRANT CONNECT ON DATABASE \"{db}\" TO {PW_ROLE}",
+            db = s.db()
+        ),
+    );
+    s.sql(s.db(), &format!("GRANT SELECT ON ALL TABLES IN SCHEMA public, other TO {PW_ROLE}; GRANT USAGE ON SCHEMA other TO {PW_ROLE}"));
+    // Ids have one-second resolution and a spool file is never overwritten: each dump
+    // gets its own spool.
+    let calls = std::cell::Cell::new(0);
+    let dump = |envs: &[(&str, &str)]| {
+        calls.set(calls.get() + 1);
+        let mut cmd = s
+            .cmd(&bin("dump-pg"))
+            .env("HOME", s.path())
+            .env(
+                "STACKVAULT_SPOOL",
+                s.path().join(format!("spool{}", calls.get())),
+            )
+            .env_remove("PGPASSFILE")
+            .args(["--dbname", s.db(), "--username", PW_ROLE]);
+        for (k, v) in envs {
+            cmd = cmd.env(k, v);
+        }
+        cmd.run()
+    };
+    let with_env = dump(&[("PGPASSWORD", "pw-Secret-9")]);
+    with_env.succeeds();
+    assert_eq!(
+        with_env.manifest().stats.unwrap()["tables"]["public.items"],
+        123
+    );
+    assert!(!with_env.stdout.contains("pw-Secret-9"));
+
+    let pgpass = s.path().join("pgpass");
+    std::fs::write(&pgpass, format!("*:*:*:{PW_ROLE}:pw-Secret-9\n")).unwrap();
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    dump(&[("PGPASSFILE", pgpass.to_str().unwrap())]).succeeds();
+
+    let without = dump(&[]);
+    without.fails_with(1).stderr_contains("password");
+    assert_eq!(without.manifest().status, Status::Failed);
+    s.sql("postgres", &format!("DROP OWNED BY {PW_ROLE} CASCADE"));
+}

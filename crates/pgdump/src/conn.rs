@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use crate::error::Error;
 
 /// Connection flags, each falling back to the libpq variable `psql` and `pg_dump` use.
-/// The password is read only from `PGPASSWORD` (never a flag, so never in argv or `ps`).
+/// The password comes from `PGPASSWORD` or libpq's password file (`~/.pgpass`,
+/// `PGPASSFILE`), never from a flag, so never in argv or `ps`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PgArgs {
     /// Server host name, or the directory of its Unix socket [default: /var/run/postgresql if present, else localhost].
@@ -65,7 +66,10 @@ impl PgArgs {
             .dbname(database)
             .application_name("stackvault")
             .connect_timeout(Duration::from_secs(15));
-        if let Ok(password) = std::env::var("PGPASSWORD") {
+        let password = std::env::var("PGPASSWORD")
+            .ok()
+            .or_else(|| crate::pgpass::lookup(&self.host(), self.port, database, &self.user()));
+        if let Some(password) = password {
             config.password(password);
         }
         config

@@ -10,13 +10,14 @@
 //!   with the fingerprint.
 //!
 //! Connection settings follow libpq's own environment (`PGHOST`, `PGPORT`, `PGUSER`,
-//! `PGPASSWORD`): see [`conn::PgArgs`]. The password reaches `pg_dump`/`pg_restore` only
+//! `PGPASSWORD`, `~/.pgpass`): see [`conn::PgArgs`]. The password reaches `pg_dump`/`pg_restore` only
 //! through their environment, never their argv.
 #![deny(missing_docs)]
 
 pub mod conn;
 pub mod dump;
 mod error;
+mod pgpass;
 pub mod restore;
 pub mod stats;
 

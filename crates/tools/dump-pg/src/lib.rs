@@ -13,8 +13,8 @@ Examples:
   dump-pg --all --run nightly_20250130 | vault-put --vault s3://backups/stack
   vault-get --latest --kind postgres | dump-pg restore --target-db app_restored --create
 
-The password is read from PGPASSWORD only (never a flag) and reaches pg_dump through its
-environment. Manifests go to stdout, one line each; messages and progress go to stderr.";
+The password comes from PGPASSWORD or libpq's password file (~/.pgpass, PGPASSFILE), never
+from a flag, and reaches pg_dump through its environment. Manifests go to stdout, one line each; messages and progress go to stderr.";
 
 /// Back up PostgreSQL databases with pg_dump into the spool, one manifest line each.
 ///
