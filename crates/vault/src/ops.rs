@@ -293,7 +293,8 @@ pub fn fetch(
             )
             .with_key(&key));
         }
-        file.commit()
+        // Not fsynced: a download can be fetched again, and every use verifies it first.
+        file.commit_without_sync()
             .map_err(|e| Error::io("cannot finish the download in the spool", e))?;
         (bytes, sha256)
     };
