@@ -183,12 +183,7 @@ fn a_corrupted_object_in_a_directory_vault_is_caught() {
 fn a_corrupted_object_in_s3_is_caught() {
     let s = Scenario::new();
     let vault = s.s3_vault();
-    let bucket = vault
-        .trim_start_matches("s3://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let bucket = testkit::bucket_of(&vault);
     let backend = testkit::S3Server::from_env().backend(&bucket, "stack");
     assert_corruption_caught(&s, &vault, |key| {
         // Behind the vault's back: replace the object with same-size garbage.

@@ -258,12 +258,7 @@ fn sigterm_mid_upload_aborts_the_multipart_upload_and_keeps_everything() {
         ])
         .spawn_with_stdin(input);
     // Wait until the upload is under way (some parts sent), then stop it.
-    let bucket = vault
-        .trim_start_matches("s3://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let bucket = testkit::bucket_of(&vault);
     let server = testkit::S3Server::from_env();
     let backend = server.backend(&bucket, "stack");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -300,12 +295,7 @@ fn sigterm_mid_upload_aborts_the_multipart_upload_and_keeps_everything() {
 fn the_seed_scripts_minio_variables_are_accepted() {
     let s = Scenario::new();
     let vault = s.s3_vault(); // creates the bucket
-    let bucket = vault
-        .trim_start_matches("s3://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let bucket = testkit::bucket_of(&vault);
     let server = testkit::S3Server::from_env();
     let m = spooled(&s, "postgres_minio_20250130_020000", 3000);
     let out = s
@@ -354,12 +344,7 @@ fn put_through_faulty_proxy(
         ])
         .manifests_in(&[m])
         .run();
-    let bucket = vault
-        .trim_start_matches("s3://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let bucket = testkit::bucket_of(&vault);
     (s, out, proxy, bucket)
 }
 

@@ -111,6 +111,18 @@ pub fn emit(
     })
 }
 
+/// The record in progress failed: says so on stderr (exit 1 at the end), marks the
+/// manifest `failed` with `message`, and passes it on, so the failure travels as data.
+pub fn emit_failed(
+    out: &mut NdjsonWriter<io::StdoutLock<'static>>,
+    mut manifest: crate::Manifest,
+    message: String,
+) -> anyhow::Result<()> {
+    record_failed(&message);
+    manifest.fail(message);
+    emit(out, &manifest)
+}
+
 /// Flags shared by every tool that moves artifacts.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {

@@ -84,27 +84,8 @@ impl TestCommand {
 
     /// Runs to completion.
     pub fn run(mut self) -> Outcome {
-        let describe = format!("{:?}", self.cmd);
-        let mut child = self
-            .cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {describe}: {e}"));
-        let mut stdin = child.stdin.take().unwrap();
-        let data = std::mem::take(&mut self.stdin);
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&data);
-        });
-        let output = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        Outcome {
-            describe,
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        let input = std::mem::take(&mut self.stdin);
+        self.spawn_with_stdin(input).wait()
     }
 }
 

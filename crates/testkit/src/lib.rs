@@ -21,6 +21,12 @@ use vault::s3::{S3Backend, S3Config, Secret};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// The bucket of an `s3://bucket/prefix` URL.
+pub fn bucket_of(url: &str) -> String {
+    let rest = url.strip_prefix("s3://").expect("an s3:// URL");
+    rest.split('/').next().unwrap().to_owned()
+}
+
 fn required(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(

@@ -205,11 +205,7 @@ fn restore(args: RestoreArgs) -> anyhow::Result<()> {
                 cli::emit(&mut out, &restored)?;
             }
             Err(e) => {
-                let message = cli::chain(&e);
-                cli::record_failed(&message);
-                let mut failed = manifest;
-                failed.fail(message);
-                cli::emit(&mut out, &failed)?;
+                cli::emit_failed(&mut out, manifest, cli::chain(&e))?;
             }
         }
         cli::stop_if_interrupted()?;

@@ -129,10 +129,7 @@ fn fetch_all(
             Ok(local) => cli::emit(&mut out, &local)?,
             Err(e) => {
                 let message = format!("cannot fetch {}: {}", manifest.id, cli::chain(&e));
-                cli::record_failed(&message);
-                let mut failed = manifest;
-                failed.fail(message);
-                cli::emit(&mut out, &failed)?;
+                cli::emit_failed(&mut out, manifest, message)?;
             }
         }
         cli::stop_if_interrupted()?;

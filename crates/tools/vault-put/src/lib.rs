@@ -97,10 +97,7 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
                     backend.location(),
                     cli::chain(&e)
                 );
-                cli::record_failed(&message);
-                let mut failed = manifest;
-                failed.fail(message);
-                cli::emit(&mut out, &failed)?;
+                cli::emit_failed(&mut out, manifest, message)?;
             }
         }
         cli::stop_if_interrupted()?;
