@@ -63,6 +63,12 @@ impl Error {
         self
     }
 
+    /// Adds `text` to the message, keeping kind, key and cause.
+    pub fn append(mut self, text: &str) -> Self {
+        self.message.push_str(text);
+        self
+    }
+
     /// An I/O error, classified by its kind.
     pub fn io(message: impl Into<String>, source: std::io::Error) -> Self {
         let kind = match source.kind() {

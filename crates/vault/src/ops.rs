@@ -45,7 +45,8 @@ pub fn store(
         .map_err(|m| Error::new(ErrorKind::InvalidInput, m))?;
     let key = artifact_key(manifest)?;
     let sidecar = sidecar_key(&key);
-    if backend.exists(&sidecar)? || backend.exists(&key)? {
+    // The artifact key itself is checked by `put`, which refuses to overwrite.
+    if backend.exists(&sidecar)? {
         return Err(Error::new(
             ErrorKind::AlreadyExists,
             format!(

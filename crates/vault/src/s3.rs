@@ -253,10 +253,7 @@ impl S3Backend {
                     let interrupted = manifest::interrupt::is_interrupted();
                     if !transient || interrupted || attempt >= self.config.retries {
                         return Err(if attempt > 0 && transient {
-                            Error::new(
-                                error.kind(),
-                                format!("{error} (gave up after {} attempts)", attempt + 1),
-                            )
+                            error.append(&format!(" (gave up after {} attempts)", attempt + 1))
                         } else {
                             error
                         });
