@@ -101,6 +101,17 @@ impl PgArgs {
     }
 }
 
+/// Whether database `name` exists on the server `client` is connected to.
+pub fn database_exists(
+    client: &mut impl postgres::GenericClient,
+    name: &str,
+) -> Result<bool, Error> {
+    let row = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .map_err(Error::query(format!("cannot look up database {name}")))?;
+    Ok(row.is_some())
+}
+
 /// A libpq connection string naming only `database`, quoted so any name is safe to pass
 /// as `--dbname` (a bare name containing `=` would be parsed as a connection string).
 pub fn dbname_conninfo(database: &str) -> String {

@@ -40,11 +40,7 @@ pub fn list_databases(
 
 /// Whether `database` exists (still: `--all` runs take a while, databases come and go).
 pub fn database_exists(pg: &PgArgs, maintenance_db: &str, database: &str) -> Result<bool, Error> {
-    let mut client = pg.connect(maintenance_db)?;
-    let row = client
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])
-        .map_err(Error::query("cannot look up the database"))?;
-    Ok(row.is_some())
+    crate::conn::database_exists(&mut pg.connect(maintenance_db)?, database)
 }
 
 /// A shell-style pattern as a LIKE pattern (`\` escapes LIKE's own `%` and `_`).
@@ -62,24 +58,6 @@ fn glob_to_like(glob: &str) -> String {
         }
     }
     like
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_to_like;
-
-    #[test]
-    fn table_of_globs() {
-        let cases = [
-            ("sv_*", "sv\\_%"),
-            ("app?", "app_"),
-            ("100%", "100\\%"),
-            ("plain", "plain"),
-        ];
-        for (glob, like) in cases {
-            assert_eq!(glob_to_like(glob), like, "{glob}");
-        }
-    }
 }
 
 /// Dumps `database` into `spool_dir` and returns its manifest: `ok` with `artifact`,
@@ -187,4 +165,22 @@ fn snapshot_transaction(client: &mut postgres::Client) -> Result<postgres::Trans
         .read_only(true)
         .start()
         .map_err(Error::query("cannot start a repeatable-read transaction"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_to_like;
+
+    #[test]
+    fn table_of_globs() {
+        let cases = [
+            ("sv_*", "sv\\_%"),
+            ("app?", "app_"),
+            ("100%", "100\\%"),
+            ("plain", "plain"),
+        ];
+        for (glob, like) in cases {
+            assert_eq!(glob_to_like(glob), like, "{glob}");
+        }
+    }
 }

@@ -8,7 +8,7 @@ use manifest::time::Timestamp;
 use manifest::{Kind, Manifest, Status};
 use serde_json::{json, Value};
 
-use crate::conn::{dbname_conninfo, quote_ident, PgArgs};
+use crate::conn::{database_exists, dbname_conninfo, quote_ident, PgArgs};
 use crate::error::Error;
 use crate::stats::{collect, PgStats};
 
@@ -81,10 +81,7 @@ pub fn restore(
         .and_then(|s| serde_json::from_value(s).ok());
 
     let mut admin = pg.connect(&options.maintenance_db)?;
-    let exists = admin
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&target])
-        .map_err(Error::query("cannot look up the target database"))?
-        .is_some();
+    let exists = database_exists(&mut admin, target)?;
     match (exists, options.create, options.clean) {
         (true, _, false) => {
             return refuse(format!(

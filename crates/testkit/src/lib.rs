@@ -242,11 +242,7 @@ impl Scenario {
 
     /// Whether database `name` exists.
     pub fn db_exists(&self, name: &str) -> bool {
-        self.pg
-            .connect("postgres")
-            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
-            .unwrap()
-            .is_some()
+        pgdump::conn::database_exists(&mut self.pg.connect("postgres"), name).unwrap()
     }
 
     /// A superuser connection to `database`.
