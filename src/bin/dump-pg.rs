@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    manifest::cli::main(dump_pg::command, dump_pg::run)
+    toolkit::cli::main(dump_pg::command, dump_pg::run)
 }

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    manifest::cli::main(vault_get::command, vault_get::run)
+    toolkit::cli::main(vault_get::command, vault_get::run)
 }

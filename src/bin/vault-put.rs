@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    manifest::cli::main(vault_put::command, vault_put::run)
+    toolkit::cli::main(vault_put::command, vault_put::run)
 }

@@ -194,7 +194,7 @@ fn a_corrupted_object_in_s3_is_caught() {
                 key,
                 &mut &garbage[..],
                 garbage.len() as u64,
-                &manifest::progress::Hidden,
+                &toolkit::progress::Hidden,
             )
             .unwrap();
     });

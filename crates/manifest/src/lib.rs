@@ -7,28 +7,20 @@
 //! consumers. The wire format is specified in [`record`] and, for users, in the
 //! `backup-manifest(5)` man page.
 //!
-//! Besides the record types this crate holds what every tool binary needs and that is not
-//! specific to a database or a storage backend:
+//! Besides the record types this crate holds the value types records are made of:
 //!
 //! - [`ndjson`]: a reader that names the offending line in its errors and a writer that
 //!   flushes each record, so the next tool in a pipeline sees it at once;
 //! - [`sha256`]: the hex digest newtype and hashing readers/writers (hash while streaming);
-//! - [`spool`]: the local spool directory and atomic spool files (`.partial`, fsync, rename);
-//! - [`child`]: running a child process whose stdout is streamed and whose stderr is kept
-//!   for the error message;
-//! - [`progress`]: byte progress on a terminal, periodic log lines otherwise;
-//! - [`interrupt`]: a first SIGINT/SIGTERM stops transfers cleanly instead of mid-write;
-//! - [`cli`]: `main()` for every tool, exit codes, error reporting.
+//! - [`time`]: RFC 3339 timestamps that round-trip byte for byte.
+//!
+//! What tools share beyond the protocol (main, signals, spool, child processes) is in the
+//! `toolkit` crate.
 #![deny(missing_docs)]
 
-pub mod child;
-pub mod cli;
-pub mod interrupt;
 pub mod ndjson;
-pub mod progress;
 pub mod record;
 pub mod sha256;
-pub mod spool;
 pub mod time;
 
 pub use record::{Artifact, Kind, Manifest, Status, VaultRecord, SCHEMA};

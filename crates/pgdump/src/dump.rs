@@ -2,12 +2,12 @@
 
 use std::path::Path;
 
-use manifest::child::stream_stdout;
-use manifest::progress::Progress;
-use manifest::spool::SpoolFile;
 use manifest::time::Timestamp;
 use manifest::{Artifact, Kind, Manifest};
 use serde_json::Value;
+use toolkit::child::stream_stdout;
+use toolkit::progress::Progress;
+use toolkit::spool::SpoolFile;
 
 use crate::conn::PgArgs;
 use crate::error::Error;

@@ -1,6 +1,6 @@
 //! Errors of PostgreSQL backup and restore.
 
-use manifest::child::ChildError;
+use toolkit::child::ChildError;
 
 /// What went wrong, in the operator's terms.
 #[derive(Debug, thiserror::Error)]

@@ -118,7 +118,7 @@ pub fn restore(
         cmd.args(["--no-owner", "--no-privileges"]);
     }
     cmd.arg(&artifact.path);
-    let warnings = match manifest::child::run(&mut cmd) {
+    let warnings = match toolkit::child::run(&mut cmd) {
         Ok(warnings) => warnings,
         Err(e) => {
             // --single-transaction rolled everything back; a database we created for this

@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use manifest::progress::Progress;
+use toolkit::progress::Progress;
 
 use crate::error::Result;
 use crate::key::ObjectKey;
@@ -97,7 +97,7 @@ pub(crate) fn copy_exact(
     let mut buf = vec![0u8; 1 << 20];
     let mut left = len;
     while left > 0 {
-        manifest::interrupt::check().map_err(CopyError::Read)?;
+        toolkit::interrupt::check().map_err(CopyError::Read)?;
         let want = buf.len().min(left as usize);
         let n = match src.read(&mut buf[..want]) {
             Ok(0) => {
@@ -145,7 +145,7 @@ impl CopyError {
 pub(crate) mod tests_common {
     use super::*;
     use crate::ErrorKind;
-    use manifest::progress::Hidden;
+    use toolkit::progress::Hidden;
 
     pub(crate) fn exercise_backend(b: &dyn Backend) {
         let key = ObjectKey::new("postgres/2025/01/30/a.dump").unwrap();

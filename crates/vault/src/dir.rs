@@ -4,7 +4,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use manifest::progress::Progress;
+use toolkit::progress::Progress;
 
 use crate::backend::{copy_exact, Backend, ObjectInfo};
 use crate::error::{Error, ErrorKind, Result};

@@ -2,8 +2,8 @@
 //!
 //! - [`Backend`] is the one storage interface: streaming `put` (never overwrites), `get`,
 //!   `list`, `exists`, `delete`. [`DirBackend`] (`file:///dir`) and [`S3Backend`]
-//!   (`s3://bucket/prefix`, any S3-compatible server) implement it; [`MemBackend`] serves
-//!   unit tests. [`open`] turns a vault URL into a backend.
+//!   (`s3://bucket/prefix`, any S3-compatible server) implement it; `MemBackend` (behind the `testing`
+//!   feature) serves unit tests. [`open`] turns a vault URL into a backend.
 //! - [`layout`] says where an artifact and its sidecar manifest live:
 //!   `{kind}/YYYY/MM/DD/{id}.{ext}` and `{…}.manifest.json`. The sidecars make the vault
 //!   its own catalogue: listing and restore need nothing but the vault.
@@ -21,6 +21,7 @@ mod dir;
 mod error;
 mod key;
 pub mod layout;
+#[cfg(any(test, feature = "testing"))]
 mod mem;
 mod open;
 pub mod ops;
@@ -30,6 +31,7 @@ pub use backend::{Backend, ObjectInfo};
 pub use dir::DirBackend;
 pub use error::{Error, ErrorKind, Result};
 pub use key::ObjectKey;
+#[cfg(any(test, feature = "testing"))]
 pub use mem::MemBackend;
 pub use open::{open, VaultUrl};
 pub use s3::S3Backend;

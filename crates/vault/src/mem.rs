@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::sync::Mutex;
 
-use manifest::progress::Progress;
+use toolkit::progress::Progress;
 
 use crate::backend::{copy_exact, Backend, ObjectInfo};
 use crate::dir::already_exists;

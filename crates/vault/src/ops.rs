@@ -7,11 +7,11 @@ use std::io::{self, BufReader};
 use std::path::Path;
 
 use manifest::ndjson::parse_line;
-use manifest::progress::{Hidden, Progress};
 use manifest::sha256::{HashingReader, HashingWriter};
-use manifest::spool::SpoolFile;
 use manifest::time::Timestamp;
 use manifest::{Artifact, Kind, Manifest, Sha256, Status, VaultRecord};
+use toolkit::progress::{Hidden, Progress};
+use toolkit::spool::SpoolFile;
 
 use crate::backend::Backend;
 use crate::error::{Error, ErrorKind, Result};

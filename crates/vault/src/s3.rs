@@ -23,11 +23,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Condvar, Mutex};
 use std::time::Duration;
 
-use manifest::progress::Progress;
 use s3::creds::Credentials;
 use s3::error::S3Error;
 use s3::serde_types::Part;
 use s3::{Bucket, Region};
+use toolkit::progress::Progress;
 
 use crate::backend::{Backend, ObjectInfo};
 use crate::dir::already_exists;
@@ -250,7 +250,7 @@ impl S3Backend {
                 Ok(value) => return Ok(value),
                 Err(e) => {
                     let (error, transient) = self.classify(e, what);
-                    let interrupted = manifest::interrupt::is_interrupted();
+                    let interrupted = toolkit::interrupt::is_interrupted();
                     if !transient || interrupted || attempt >= self.config.retries {
                         return Err(if attempt > 0 && transient {
                             error.append(&format!(" (gave up after {} attempts)", attempt + 1))
@@ -361,7 +361,7 @@ impl S3Backend {
             let mut number = 1u32;
             while left > 0 && !stop.load(Ordering::SeqCst) {
                 let size = part_size.min(left);
-                let part = manifest::interrupt::check()
+                let part = toolkit::interrupt::check()
                     .map_err(|e| Error::io("upload stopped", e))
                     .and_then(|()| read_part(src, size as usize));
                 match part {
@@ -465,7 +465,7 @@ impl S3Backend {
                         return Err(Error::new(ErrorKind::Protocol, "download workers stopped"));
                     };
                     pending.insert(index, data?);
-                    manifest::interrupt::check().map_err(|e| Error::io("download stopped", e))?;
+                    toolkit::interrupt::check().map_err(|e| Error::io("download stopped", e))?;
                     while let Some(data) = pending.remove(&want) {
                         dst.write_all(&data)
                             .map_err(|e| Error::io("cannot write the download", e))?;

@@ -2,10 +2,10 @@
 //! `dump-pg restore`: restores from manifests with `pg_restore` and proves the row counts.
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use manifest::cli::{self, CommonArgs, EXIT_CODES_HELP};
-use manifest::progress;
 use pgdump::conn::PgArgs;
 use pgdump::restore::RestoreOptions;
+use toolkit::cli::{self, CommonArgs, EXIT_CODES_HELP};
+use toolkit::progress;
 
 const AFTER_HELP: &str = "\
 Examples:

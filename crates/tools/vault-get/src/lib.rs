@@ -4,10 +4,10 @@
 use std::io::Write;
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
-use manifest::cli::{self, CommonArgs, EXIT_CODES_HELP};
-use manifest::progress::{self, format_bytes, Style};
 use manifest::time::human_age;
 use manifest::{Kind, Manifest};
+use toolkit::cli::{self, CommonArgs, EXIT_CODES_HELP};
+use toolkit::progress::{self, format_bytes, Style};
 use vault::args::VaultArgs;
 use vault::ops::{self, Entry};
 use vault::Backend;

@@ -2,8 +2,8 @@
 //! writes the sidecar, and passes the manifest on with a `vault` section.
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, ValueEnum};
-use manifest::cli::{self, EXIT_CODES_HELP};
-use manifest::progress;
+use toolkit::cli::{self, EXIT_CODES_HELP};
+use toolkit::progress;
 use vault::args::VaultArgs;
 use vault::ops::{self, Verify};
 

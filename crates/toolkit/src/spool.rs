@@ -9,7 +9,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::sha256::{HashingWriter, Sha256};
+use manifest::sha256::{HashingWriter, Sha256};
 
 /// The spool directory when neither `--spool` nor `STACKVAULT_SPOOL` names one:
 /// `/var/lib/stackvault/spool` when it can be created and written (a system service), else

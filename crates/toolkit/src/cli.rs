@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 
 use clap::{ArgMatches, Command};
 
-use crate::ndjson::{NdjsonReader, NdjsonWriter};
+use manifest::ndjson::{NdjsonReader, NdjsonWriter};
 
 /// Exit status when every record succeeded.
 pub const EXIT_OK: u8 = 0;
@@ -100,7 +100,7 @@ pub fn manifests_out() -> NdjsonWriter<io::StdoutLock<'static>> {
 /// record of completed work would be lost.
 pub fn emit(
     out: &mut NdjsonWriter<io::StdoutLock<'static>>,
-    manifest: &crate::Manifest,
+    manifest: &manifest::Manifest,
 ) -> anyhow::Result<()> {
     out.write(manifest).map_err(|e| {
         anyhow::Error::new(e).context(format!(
@@ -115,7 +115,7 @@ pub fn emit(
 /// manifest `failed` with `message`, and passes it on, so the failure travels as data.
 pub fn emit_failed(
     out: &mut NdjsonWriter<io::StdoutLock<'static>>,
-    mut manifest: crate::Manifest,
+    mut manifest: manifest::Manifest,
     message: String,
 ) -> anyhow::Result<()> {
     record_failed(&message);
