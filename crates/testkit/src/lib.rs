@@ -10,6 +10,7 @@
 
 mod command;
 mod faulty_proxy;
+pub mod replay;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
