@@ -41,7 +41,11 @@ fn round_trip(s: &Scenario, vault: &str) {
         .args(["--vault", vault, "--list"])
         .run();
     listed.succeeds();
-    assert!(listed.stdout.contains(&stored.id), "{}", listed.stdout);
+    assert!(
+        listed.stdout.contains(stored.id.as_str()),
+        "{}",
+        listed.stdout
+    );
 
     let got = s
         .cmd(&bin("vault-get"))
@@ -61,13 +65,13 @@ fn round_trip(s: &Scenario, vault: &str) {
         .run();
     restored
         .succeeds()
-        .stderr_contains("row counts of 4 tables match");
+        .stderr_contains("all 5 fingerprint items match");
     let out = restored.manifest();
     assert_eq!(out.extra["x_future"], json!({"kept": [1, 2, 3]}));
     let section = out.restore.expect("restore section");
     assert_eq!(section["result"], "ok");
     assert_eq!(section["target"]["database"], target.as_str());
-    assert_eq!(section["tables_checked"], 4);
+    assert_eq!(section["checked"], 5, "4 tables and the large objects");
 
     let original = table_fingerprints(s, s.db());
     assert_eq!(original.len(), 4);

@@ -28,9 +28,9 @@ fn backup_manifest_describes_the_dump_exactly() {
     let m = out.manifest();
     assert_eq!(m.kind, Kind::Postgres);
     assert_eq!(m.status, Status::Ok);
-    assert_eq!(m.run.as_deref(), Some("nightly_1"));
+    assert_eq!(m.run.as_ref().map(|r| r.as_str()), Some("nightly_1"));
     assert!(
-        m.id.starts_with(&format!("postgres_{}_", s.db())),
+        m.id.as_str().starts_with(&format!("postgres_{}_", s.db())),
         "{}",
         m.id
     );
@@ -46,7 +46,7 @@ fn backup_manifest_describes_the_dump_exactly() {
     assert_eq!(stats["large_objects"], 0);
     let artifact = m.artifact.as_ref().unwrap();
     assert_eq!(artifact.format, "pg_dump/custom");
-    let (bytes, sha) = manifest::sha256::hash_file(&artifact.path).unwrap();
+    let (bytes, sha) = toolkit::fs::hash_file(&artifact.path).unwrap();
     assert_eq!((bytes, sha), (artifact.bytes, artifact.sha256));
     // pg_dump's custom format starts with "PGDMP".
     assert_eq!(&std::fs::read(&artifact.path).unwrap()[..5], b"PGDMP");
@@ -301,15 +301,16 @@ fn restore_reports_differing_row_counts() {
     // Pretend the backup had seen one more row than the dump holds.
     m.stats.as_mut().unwrap()["tables"]["public.items"] = serde_json::json!(124);
     let (_, out) = restore_into_new(&s, m);
-    out.fails_with(1)
-        .stderr_contains("differs from the backup in 1 table(s): public.items");
+    out.fails_with(1).stderr_contains(
+        "differs from the backup in 1 item(s): rows of public.items: expected 124, found 123",
+    );
     let r = out.manifest();
     assert_eq!(r.status, Status::Failed);
     let section = r.restore.unwrap();
     assert_eq!(section["result"], "mismatch");
     assert_eq!(
-        section["differing"]["public.items"],
-        serde_json::json!({"expected": 124, "actual": 123})
+        section["differences"],
+        serde_json::json!([{"item": "rows of public.items", "expected": 124, "actual": 123}])
     );
 }
 

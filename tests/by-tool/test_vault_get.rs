@@ -146,7 +146,7 @@ fn assert_corruption_caught(s: &Scenario, vault: &str, corrupt: impl FnOnce(&Obj
     corrupt(&key);
     let out = s
         .cmd(&bin("vault-get"))
-        .args(["--vault", vault, "--id", &m.id])
+        .args(["--vault", vault, "--id", m.id.as_str()])
         .run();
     out.fails_with(1).stderr_contains("checksum mismatch");
     assert_eq!(out.manifest().status, Status::Failed);
@@ -194,6 +194,7 @@ fn a_corrupted_object_in_s3_is_caught() {
                 key,
                 &mut &garbage[..],
                 garbage.len() as u64,
+                None,
                 &toolkit::progress::Hidden,
             )
             .unwrap();

@@ -45,7 +45,7 @@ fn round_trip(s: &Scenario, vault: &str, size: usize, extra: &[&str]) {
     got.succeeds();
     let local = got.manifest().artifact.unwrap();
     assert_eq!(
-        manifest::sha256::hash_file(&local.path).unwrap(),
+        toolkit::fs::hash_file(&local.path).unwrap(),
         (size as u64, sha)
     );
     std::fs::remove_file(&local.path).unwrap();
@@ -167,7 +167,7 @@ fn an_unreachable_endpoint_fails_clearly_and_keeps_the_spool_file() {
         .manifests_in(&[m])
         .run();
     out.fails_with(1)
-        .stderr_contains("cannot reach http://127.0.0.1:9")
+        .stderr_contains("cannot reach http://127.0.0.1:9: cannot connect")
         .stderr_lines(1);
     let failed = out.manifest();
     assert_eq!(failed.status, Status::Failed);
@@ -176,7 +176,7 @@ fn an_unreachable_endpoint_fails_clearly_and_keeps_the_spool_file() {
             .error
             .as_deref()
             .unwrap()
-            .contains("gave up after 2 attempts"),
+            .contains("(gave up after 2 attempts in 0 s)"),
         "{:?}",
         failed.error
     );

@@ -28,6 +28,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::id::{Id, IdError};
+use crate::name::Name;
 use crate::sha256::Sha256;
 use crate::time::Timestamp;
 
@@ -35,8 +37,11 @@ use crate::time::Timestamp;
 pub const SCHEMA: &str = "stackvault.manifest/1";
 
 /// Which database an artifact comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+///
+/// Open-ended: a kind this version does not know (from a newer producer) is kept as
+/// [`Kind::Other`], so generic tools (vault-put, vault-get, the ledger) carry on with it
+/// instead of stopping the pipeline; only a database tool refuses a kind not its own.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     /// PostgreSQL, `pg_dump` custom format.
     Postgres,
@@ -44,19 +49,28 @@ pub enum Kind {
     Qdrant,
     /// Neo4j dumps.
     Neo4j,
+    /// A kind this version does not know: lowercase letters, digits and `-`, starting with
+    /// a letter, at most 32 bytes (it becomes the first segment of vault keys).
+    Other(String),
 }
 
 impl Kind {
-    /// Every kind, in display order.
-    pub const ALL: [Kind; 3] = [Kind::Postgres, Kind::Qdrant, Kind::Neo4j];
+    /// The kinds this version knows, in display order.
+    pub const KNOWN: [Kind; 3] = [Kind::Postgres, Kind::Qdrant, Kind::Neo4j];
 
     /// The lowercase name used in ids, keys and manifests.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Kind::Postgres => "postgres",
             Kind::Qdrant => "qdrant",
             Kind::Neo4j => "neo4j",
+            Kind::Other(name) => name,
         }
+    }
+
+    /// Whether this version knows the kind.
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Kind::Other(_))
     }
 }
 
@@ -69,17 +83,47 @@ impl fmt::Display for Kind {
 impl std::str::FromStr for Kind {
     type Err = String;
 
+    /// Parses any well-formed kind, known or not. Tools that accept only known kinds
+    /// (`--kind` flags) check [`Kind::is_known`].
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown kind {s:?}: expected postgres, qdrant or neo4j"))
+        if let Some(known) = Kind::KNOWN.into_iter().find(|k| k.as_str() == s) {
+            return Ok(known);
+        }
+        let well_formed = !s.is_empty()
+            && s.len() <= 32
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if well_formed {
+            Ok(Kind::Other(s.to_owned()))
+        } else {
+            Err(format!(
+                "invalid kind {s:?}: expected postgres, qdrant, neo4j, or another lowercase name"
+            ))
+        }
+    }
+}
+
+impl Serialize for Kind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
 /// Where a record stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+///
+/// Open-ended like [`Kind`]: a status this version does not know is kept as
+/// [`Status::Other`] and treated like `failed` — passed on untouched, never uploaded,
+/// fetched, restored or counted as a success.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Status {
     /// Everything so far succeeded.
     Ok,
@@ -87,16 +131,63 @@ pub enum Status {
     Failed,
     /// Retention deleted the artifact from the vault.
     Pruned,
+    /// A status from a newer tool: a lowercase word.
+    Other(String),
 }
 
 impl Status {
-    /// `ok`, `failed` or `pruned`, as on the wire.
-    pub fn as_str(self) -> &'static str {
+    /// The status as on the wire.
+    pub fn as_str(&self) -> &str {
         match self {
             Status::Ok => "ok",
             Status::Failed => "failed",
             Status::Pruned => "pruned",
+            Status::Other(word) => word,
         }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "ok" => Status::Ok,
+            "failed" => Status::Failed,
+            "pruned" => Status::Pruned,
+            _ if !s.is_empty()
+                && s.len() <= 32
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == '-') =>
+            {
+                Status::Other(s.to_owned())
+            }
+            _ => {
+                return Err(format!(
+                    "invalid status {s:?}: expected ok, failed, pruned, or another lowercase word"
+                ))
+            }
+        })
+    }
+}
+
+impl Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Status {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -133,15 +224,19 @@ pub struct VaultRecord {
 }
 
 /// One manifest line. See the [module docs](self) for the wire format.
+///
+/// Reading a line checks what every tool relies on: the id is well formed and tied to the
+/// record's `kind` and `created_at` (see [`Id`]), the run id is a [`Name`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Wire")]
 pub struct Manifest {
     /// Always [`SCHEMA`].
     pub schema: String,
     /// `{kind}_{name}_{YYYYMMDD}_{HHMMSS}`: unique per artifact, the base of its vault key.
-    pub id: String,
+    pub id: Id,
     /// Id of the whole backup run this artifact belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run: Option<String>,
+    pub run: Option<Name>,
     /// Which database.
     pub kind: Kind,
     /// When the producer started the backup.
@@ -157,16 +252,17 @@ pub struct Manifest {
     /// The local file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact: Option<Artifact>,
-    /// Fingerprint of the data at backup time (rows per table, points, nodes…).
+    /// Fingerprint of the data at backup time (rows per table, points, nodes…), kept as it
+    /// came; [`Manifest::fingerprint`] reads it as the kind's typed fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<Value>,
     /// Where the artifact is stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vault: Option<VaultRecord>,
-    /// What a restore did.
+    /// What a restore did (see [`crate::sections::Restore`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<Value>,
-    /// What integrity checks found.
+    /// What integrity checks found (see [`crate::sections::Checks`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checks: Option<Value>,
     /// Fields this version does not know, kept as they came.
@@ -174,12 +270,65 @@ pub struct Manifest {
     pub extra: Map<String, Value>,
 }
 
+/// The fields as they come off the wire, before the checks that tie them together.
+#[derive(Deserialize)]
+struct Wire {
+    schema: String,
+    id: Id,
+    #[serde(default)]
+    run: Option<Name>,
+    kind: Kind,
+    created_at: Timestamp,
+    status: Status,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    source: Option<Value>,
+    #[serde(default)]
+    artifact: Option<Artifact>,
+    #[serde(default)]
+    stats: Option<Value>,
+    #[serde(default)]
+    vault: Option<VaultRecord>,
+    #[serde(default)]
+    restore: Option<Value>,
+    #[serde(default)]
+    checks: Option<Value>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+impl TryFrom<Wire> for Manifest {
+    type Error = IdError;
+
+    fn try_from(w: Wire) -> Result<Self, Self::Error> {
+        w.id.check_record(&w.kind, &w.created_at)?;
+        Ok(Manifest {
+            schema: w.schema,
+            id: w.id,
+            run: w.run,
+            kind: w.kind,
+            created_at: w.created_at,
+            status: w.status,
+            error: w.error,
+            source: w.source,
+            artifact: w.artifact,
+            stats: w.stats,
+            vault: w.vault,
+            restore: w.restore,
+            checks: w.checks,
+            extra: w.extra,
+        })
+    }
+}
+
 impl Manifest {
-    /// A new `ok` record with the given identity and nothing else.
-    pub fn new(id: String, kind: Kind, created_at: Timestamp) -> Self {
+    /// A new `ok` record of `kind`, made at `created_at`, for the thing called `name` (a
+    /// database, a collection; `None` for the short id form).
+    pub fn new(kind: Kind, name: Option<&Name>, created_at: Timestamp) -> Self {
         Manifest {
             schema: SCHEMA.to_owned(),
-            id,
+            id: Id::new(&kind, name, &created_at),
             run: None,
             kind,
             created_at,
@@ -214,32 +363,6 @@ impl Manifest {
             .as_ref()
             .ok_or_else(|| format!("manifest {} has no artifact section", self.id))
     }
-
-    /// Builds an id: `{kind}_{name}_{YYYYMMDD}_{HHMMSS}`, with `name` reduced to characters
-    /// that are safe in object keys and file names.
-    pub fn make_id(kind: Kind, name: &str, at: &Timestamp) -> String {
-        format!("{kind}_{}_{}", safe_name(name), at.compact())
-    }
-}
-
-/// `name` with every character outside `[A-Za-z0-9._-]` replaced by `-`, so that it can be
-/// part of an id, a file name and an object key.
-pub fn safe_name(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    if s.is_empty() || s.starts_with('.') {
-        format!("x{s}")
-    } else {
-        s
-    }
 }
 
 #[cfg(test)]
@@ -260,24 +383,64 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_safe_in_keys() {
-        let at = crate::time::Timestamp::parse("2025-01-30T02:00:00Z").unwrap();
+    fn unknown_kinds_and_statuses_are_kept_not_refused() {
+        let line = LINE
+            .replace("postgres_app", "redis_app")
+            .replace("\"kind\":\"postgres\"", "\"kind\":\"redis\"")
+            .replace("\"status\":\"ok\"", "\"status\":\"verified\"");
+        let m: Manifest = serde_json::from_str(&line).unwrap();
+        assert_eq!(m.kind, Kind::Other("redis".into()));
+        assert!(!m.kind.is_known());
+        assert_eq!(m.status, Status::Other("verified".into()));
+        assert!(!m.is_ok(), "an unknown status is never ok");
+        let again: Value = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!(again, serde_json::from_str::<Value>(&line).unwrap());
+    }
+
+    #[test]
+    fn table_of_rejected_identities() {
         let cases = [
-            ("app", "postgres_app_20250130_020000"),
-            ("my_app", "postgres_my_app_20250130_020000"),
-            ("my db/..", "postgres_my-db-.._20250130_020000"),
-            ("", "postgres_x_20250130_020000"),
-            (".hidden", "postgres_x.hidden_20250130_020000"),
+            (
+                "\"id\":\"postgres_app_20250130_020000\"",
+                "\"id\":\"qdrant_app_20250130_020000\"",
+                "kind",
+            ),
+            (
+                "\"id\":\"postgres_app_20250130_020000\"",
+                "\"id\":\"postgres_app_20250131_020000\"",
+                "created_at",
+            ),
+            (
+                "\"id\":\"postgres_app_20250130_020000\"",
+                "\"id\":\"postgres_../x_20250130_020000\"",
+                "invalid id",
+            ),
+            (
+                "\"kind\":\"postgres\"",
+                "\"kind\":\"Post gres\"",
+                "invalid kind",
+            ),
+            (
+                "\"run\":\"r1\"",
+                "\"run\":\"r1\\n\\u001b[31m\"",
+                "invalid name",
+            ),
+            ("\"status\":\"ok\"", "\"status\":\"OK!\"", "invalid status"),
         ];
-        for (name, want) in cases {
-            assert_eq!(Manifest::make_id(Kind::Postgres, name, &at), want);
+        for (from, to, want) in cases {
+            let line = LINE.replace(from, to);
+            assert_ne!(line, LINE, "{to}");
+            let err = serde_json::from_str::<Manifest>(&line)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{to}: {err}");
         }
     }
 
     #[test]
     fn fail_keeps_the_first_cause() {
         let at = crate::time::Timestamp::now();
-        let mut m = Manifest::new("x".into(), Kind::Neo4j, at);
+        let mut m = Manifest::new(Kind::Neo4j, None, at);
         m.fail("first");
         m.fail("second");
         assert_eq!(m.error.as_deref(), Some("first"));

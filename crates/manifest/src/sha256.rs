@@ -168,13 +168,6 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// Size and digest of a whole file, read in a single streaming pass.
-pub fn hash_file(path: &std::path::Path) -> io::Result<(u64, Sha256)> {
-    let mut reader = HashingReader::new(std::fs::File::open(path)?);
-    io::copy(&mut reader, &mut io::sink())?;
-    Ok(reader.finish())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

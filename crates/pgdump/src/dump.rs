@@ -1,13 +1,12 @@
 //! `pg_dump` into the spool, with an exact fingerprint from the same snapshot.
 
-use std::path::Path;
-
+use manifest::fingerprint::Fingerprint;
 use manifest::time::Timestamp;
-use manifest::{Artifact, Kind, Manifest};
+use manifest::{Artifact, Kind, Manifest, Name};
 use serde_json::Value;
-use toolkit::child::stream_stdout;
+use toolkit::child::{stream_stdout, ChildError, StreamOptions};
 use toolkit::progress::Progress;
-use toolkit::spool::SpoolFile;
+use toolkit::spool::{SpoolDir, SpoolFile};
 
 use crate::conn::PgArgs;
 use crate::error::Error;
@@ -43,6 +42,29 @@ pub fn database_exists(pg: &PgArgs, maintenance_db: &str, database: &str) -> Res
     crate::conn::database_exists(&mut pg.connect(maintenance_db)?, database)
 }
 
+/// The name each database goes by in ids, in the same order: [`Name::sanitize`] of its
+/// name, except where two databases would get the same one (`my db` and `my-db` both
+/// sanitize to `my-db`): then those whose name is not already exactly the sanitized form
+/// get a short hash of their real name appended (`my-db-3a7bd3`), so every database keeps an
+/// id of its own and no backup is refused as a duplicate of another's.
+pub fn id_names(databases: &[String]) -> Vec<Name> {
+    let plain: Vec<Name> = databases.iter().map(|d| Name::sanitize(d)).collect();
+    plain
+        .iter()
+        .zip(databases)
+        .map(|(name, database)| {
+            let collides = plain.iter().filter(|n| *n == name).count() > 1;
+            if !collides || name.as_str() == database {
+                return name.clone();
+            }
+            let hash = manifest::Sha256::of(database.as_bytes()).to_string();
+            let mut base = name.as_str().to_owned();
+            base.truncate(Name::MAX_LEN - 7);
+            Name::new(format!("{base}-{}", &hash[..6])).expect("a name plus hex is a name")
+        })
+        .collect()
+}
+
 /// A shell-style pattern as a LIKE pattern (`\` escapes LIKE's own `%` and `_`).
 fn glob_to_like(glob: &str) -> String {
     let mut like = String::new();
@@ -60,21 +82,23 @@ fn glob_to_like(glob: &str) -> String {
     like
 }
 
-/// Dumps `database` into `spool_dir` and returns its manifest: `ok` with `artifact`,
-/// `source` and `stats`, or `failed` with the reason (nothing is left in the spool then).
+/// Dumps `database` into `spool` and returns its manifest: `ok` with `artifact`, `source`
+/// and `stats`, or `failed` with the reason (nothing is left in the spool then). `name` is
+/// the database's name as it goes into the id (see [`Name::sanitize`]; `dump-pg --all`
+/// keeps names that sanitize alike apart).
 pub fn dump_database(
     pg: &PgArgs,
     database: &str,
-    run: &str,
-    spool_dir: &Path,
+    name: &Name,
+    run: &Name,
+    spool: &SpoolDir,
     progress: &dyn Progress,
 ) -> Manifest {
     let created_at = Timestamp::now();
-    let id = Manifest::make_id(Kind::Postgres, database, &created_at);
-    let mut manifest = Manifest::new(id, Kind::Postgres, created_at);
-    manifest.run = Some(run.to_owned());
+    let mut manifest = Manifest::new(Kind::Postgres, Some(name), created_at);
+    manifest.run = Some(run.clone());
     manifest.source = Some(pg.to_json(database));
-    if let Err(e) = dump_into(pg, database, spool_dir, progress, &mut manifest) {
+    if let Err(e) = dump_into(pg, database, spool, progress, &mut manifest) {
         manifest.fail(e);
     }
     progress.finish();
@@ -84,7 +108,7 @@ pub fn dump_database(
 fn dump_into(
     pg: &PgArgs,
     database: &str,
-    spool_dir: &Path,
+    spool: &SpoolDir,
     progress: &dyn Progress,
     manifest: &mut Manifest,
 ) -> Result<(), Error> {
@@ -106,8 +130,9 @@ fn dump_into(
         .map_err(Error::query("cannot export a snapshot"))?
         .get(0);
 
-    let file_name = format!("{}.dump", manifest.id);
-    let mut spool = SpoolFile::create(spool_dir, &file_name).map_err(|source| Error::Io {
+    let file_name =
+        Name::new(format!("{}.dump", manifest.id)).expect("an id and an extension make a name");
+    let mut file = SpoolFile::create(spool, &file_name).map_err(|source| Error::Io {
         what: "cannot create the spool file".into(),
         source,
     })?;
@@ -120,15 +145,22 @@ fn dump_into(
     // as long as reading them, so they run beside the dump, not before it.
     let (stats, dumped) = std::thread::scope(|scope| {
         let counter = scope.spawn(|| count_in_snapshot(pg, database, &snapshot));
-        let dumped = stream_stdout(&mut cmd, &mut spool, progress);
+        let sink_name = file.partial_path().display().to_string();
+        let dumped = stream_stdout(
+            &mut cmd,
+            &mut file,
+            &sink_name,
+            StreamOptions::default(),
+            progress,
+        );
         (counter.join().expect("counting does not panic"), dumped)
     });
-    dumped?;
+    dumped.map_err(|e| spool_full(e, spool))?;
     let stats: PgStats = stats?;
     tx.commit()
         .map_err(Error::query("cannot end the snapshot transaction"))?;
 
-    let written = spool.commit().map_err(|source| Error::Io {
+    let written = file.commit().map_err(|source| Error::Io {
         what: "cannot finish the spool file".into(),
         source,
     })?;
@@ -139,8 +171,24 @@ fn dump_into(
         sha256: written.sha256,
         extra: Default::default(),
     });
-    manifest.stats = Some(serde_json::to_value(stats).expect("stats serialize"));
+    manifest.set_fingerprint(&Fingerprint::Postgres(stats));
     Ok(())
+}
+
+/// A full disk while pg_dump writes is the spool's problem, not pg_dump's: say so, and
+/// where (pg_dump itself dies of the kill that follows, which is not the cause).
+fn spool_full(e: ChildError, spool: &SpoolDir) -> Error {
+    match e.io_error() {
+        Some(io) if io.kind() == std::io::ErrorKind::StorageFull => Error::Io {
+            what: format!(
+                "the spool {} ran out of space while pg_dump was writing the dump (free space \
+                 there, or point STACKVAULT_SPOOL at a larger disk); the partial dump was removed",
+                spool.path().display()
+            ),
+            source: std::io::Error::new(io.kind(), io.to_string()),
+        },
+        _ => e.into(),
+    }
 }
 
 /// Exact row counts in the exported `snapshot`, on a connection of their own.
@@ -169,7 +217,25 @@ fn snapshot_transaction(client: &mut postgres::Client) -> Result<postgres::Trans
 
 #[cfg(test)]
 mod tests {
-    use super::glob_to_like;
+    use super::{glob_to_like, id_names};
+
+    #[test]
+    fn table_of_id_names() {
+        // (database names, their names in ids): a hash of the real name only where two
+        // names would otherwise collide.
+        let cases: [(&[&str], &[&str]); 5] = [
+            (&["app", "crm"], &["app", "crm"]),
+            (&["my db", "my-db"], &["my-db-7db90c", "my-db"]),
+            (&["a/b", "a b"], &["a-b-c14cdd", "a-b-c8687a"]),
+            (&["über"], &["-ber"]),
+            (&["my db"], &["my-db"]),
+        ];
+        for (databases, want) in cases {
+            let databases: Vec<String> = databases.iter().map(|d| d.to_string()).collect();
+            let got: Vec<String> = id_names(&databases).iter().map(|n| n.to_string()).collect();
+            assert_eq!(got, want, "{databases:?}");
+        }
+    }
 
     #[test]
     fn table_of_globs() {

@@ -1,20 +1,10 @@
-//! The fingerprint of a database: exact rows per table and the number of large objects.
+//! The fingerprint of a database ([`PgStats`], defined with the other kinds' in the
+//! manifest crate): exact rows per table and the number of large objects.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
+pub use manifest::fingerprint::PgStats;
 
 use crate::conn::quote_ident;
 use crate::error::Error;
-
-/// What `stats` holds for a PostgreSQL artifact.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PgStats {
-    /// `schema.table` → exact row count.
-    pub tables: BTreeMap<String, u64>,
-    /// Large objects (`pg_largeobject_metadata`).
-    pub large_objects: u64,
-}
 
 /// Ordinary user tables: not system schemas, not tables that belong to an extension (the
 /// extension recreates those).

@@ -1,7 +1,7 @@
 //! A TCP proxy in front of the test S3 server that answers chosen requests with HTTP 503,
 //! to prove retries and multipart aborts against a real server.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -52,76 +52,86 @@ impl FaultyProxy {
     }
 }
 
-fn serve(mut client: TcpStream, upstream: &str, rule: &Mutex<Rule>) {
-    let Some((head, body_start)) = read_head(&mut client) else {
-        return;
-    };
-    let request_line = String::from_utf8_lossy(&head)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_owned();
-    let fail = {
-        let mut rule = rule.lock().unwrap();
-        if request_line.contains(&rule.pattern) {
-            rule.hits += 1;
-            if rule.failures_left > 0 {
-                rule.failures_left = rule.failures_left.saturating_sub(1);
-                true
+/// Serves one client connection, request by request (clients keep connections alive, so
+/// every request on it is inspected, not only the first).
+fn serve(client: TcpStream, upstream: &str, rule: &Mutex<Rule>) {
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let mut client = client;
+    while let Some(head) = read_head(&mut reader) {
+        let mut body = vec![0u8; content_length(&head)];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let request_line = String::from_utf8_lossy(&head)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        let fail = {
+            let mut rule = rule.lock().unwrap();
+            if request_line.contains(&rule.pattern) {
+                rule.hits += 1;
+                if rule.failures_left > 0 {
+                    rule.failures_left = rule.failures_left.saturating_sub(1);
+                    true
+                } else {
+                    false
+                }
             } else {
                 false
             }
+        };
+        let answer = if fail {
+            let body = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+            format!(
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes()
         } else {
-            false
+            match forward(upstream, &head, &body) {
+                Some(answer) => answer,
+                None => return,
+            }
+        };
+        if client.write_all(&answer).is_err() {
+            return;
         }
-    };
-    if fail {
-        // Read the body first, as a real server would, so the client sees the 503.
-        let length = content_length(&head).saturating_sub(body_start.len());
-        let _ = std::io::copy(&mut (&client).take(length as u64), &mut std::io::sink());
-        let body = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
-        let _ = write!(
-            client,
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        return;
     }
-    let Ok(mut server) = TcpStream::connect(upstream) else {
-        return;
-    };
-    if server
-        .write_all(&head)
-        .and_then(|()| server.write_all(&body_start))
-        .is_err()
-    {
-        return;
-    }
-    let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-    let up = thread::spawn(move || {
-        let _ = std::io::copy(&mut c2, &mut s2);
-        let _ = s2.shutdown(Shutdown::Write);
-    });
-    let _ = std::io::copy(&mut server, &mut client);
-    let _ = client.shutdown(Shutdown::Write);
-    let _ = up.join();
+    let _ = client.shutdown(Shutdown::Both);
 }
 
-/// The request head (through the blank line) and any body bytes read with it.
-fn read_head(client: &mut TcpStream) -> Option<(Vec<u8>, Vec<u8>)> {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 8192];
+/// Sends one request upstream on a connection of its own (`Connection: close`, so the
+/// answer ends where the connection does) and returns the whole answer.
+fn forward(upstream: &str, head: &[u8], body: &[u8]) -> Option<Vec<u8>> {
+    let mut server = TcpStream::connect(upstream).ok()?;
+    let text = String::from_utf8_lossy(head);
+    let mut lines: Vec<&str> = text
+        .split("\r\n")
+        .filter(|l| !l.is_empty() && !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
+    lines.push("Connection: close");
+    let head = format!("{}\r\n\r\n", lines.join("\r\n"));
+    server.write_all(head.as_bytes()).ok()?;
+    server.write_all(body).ok()?;
+    let mut answer = Vec::new();
+    server.read_to_end(&mut answer).ok()?;
+    Some(answer)
+}
+
+/// The request head, through the blank line.
+fn read_head(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
     loop {
-        let n = client.read(&mut buf).ok()?;
-        if n == 0 {
+        let mut line = Vec::new();
+        if reader.read_until(b'\n', &mut line).ok()? == 0 {
             return None;
         }
-        data.extend_from_slice(&buf[..n]);
-        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            let body = data.split_off(end + 4);
-            return Some((data, body));
+        head.extend_from_slice(&line);
+        if line == b"\r\n" {
+            return Some(head);
         }
-        if data.len() > 1 << 20 {
+        if head.len() > 1 << 20 {
             return None;
         }
     }

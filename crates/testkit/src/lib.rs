@@ -18,7 +18,7 @@ use std::sync::Mutex;
 
 pub use command::{Outcome, Running, TestCommand};
 pub use faulty_proxy::FaultyProxy;
-use vault::s3::{S3Backend, S3Config, Secret};
+use vault::s3::{S3Backend, S3Config};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -144,21 +144,13 @@ impl S3Server {
 
     /// A backend on `bucket` (for tests that go behind the tools' back).
     pub fn backend(&self, bucket: &str, prefix: &str) -> S3Backend {
-        S3Backend::new(S3Config {
-            bucket: bucket.into(),
-            prefix: prefix.into(),
-            endpoint: Some(self.endpoint.clone()),
-            region: self.region.clone(),
-            access_key: Some(self.access_key.clone()),
-            secret_key: Some(Secret(self.secret_key.clone())),
-            session_token: None,
-            path_style: true,
-            part_size: 8 << 20,
-            parallel: 4,
-            retries: 2,
-            timeout: std::time::Duration::from_secs(60),
-        })
-        .expect("valid test S3 config")
+        let mut config = S3Config::new(bucket, Some(&self.endpoint));
+        config.prefix = prefix.into();
+        config.region = self.region.clone();
+        config.access_key = Some(self.access_key.clone());
+        config.secret_key = Some(toolkit::secret::Secret::new(self.secret_key.clone()));
+        config.retry.retries = 2;
+        S3Backend::new(config).expect("valid test S3 config")
     }
 }
 

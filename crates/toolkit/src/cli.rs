@@ -123,6 +123,17 @@ pub fn emit_failed(
     emit(out, &manifest)
 }
 
+/// A path or other text from input, quoted for a message: control characters are escaped,
+/// so a file name with a newline or terminal escapes cannot forge a second line of output.
+pub fn quote(text: impl AsRef<std::ffi::OsStr>) -> String {
+    let text = text.as_ref().to_string_lossy();
+    if text.chars().all(|c| !c.is_control()) && !text.contains(' ') && !text.is_empty() {
+        text.into_owned()
+    } else {
+        format!("{text:?}")
+    }
+}
+
 /// Flags shared by every tool that moves artifacts.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {
@@ -137,9 +148,11 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
-    /// The spool directory to use.
-    pub fn spool_dir(&self) -> PathBuf {
-        self.spool.clone().unwrap_or_else(crate::spool::default_dir)
+    /// The spool directory to use, created (0700) and checked: refused when world-writable
+    /// or owned by another user.
+    pub fn spool_dir(&self) -> anyhow::Result<crate::spool::SpoolDir> {
+        let path = self.spool.clone().unwrap_or_else(crate::spool::default_dir);
+        Ok(crate::spool::SpoolDir::open(&path)?)
     }
 
     /// How progress is shown.
@@ -170,4 +183,28 @@ pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         cause = e.source();
     }
     text.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_of_quoted_texts() {
+        let cases = [
+            (
+                "/var/lib/stackvault/spool/a.dump",
+                "/var/lib/stackvault/spool/a.dump",
+            ),
+            (
+                "/spool/evil\n\x1b[31mforged",
+                "\"/spool/evil\\n\\u{1b}[31mforged\"",
+            ),
+            ("with space", "\"with space\""),
+            ("", "\"\""),
+        ];
+        for (text, want) in cases {
+            assert_eq!(quote(text), want, "{text:?}");
+        }
+    }
 }

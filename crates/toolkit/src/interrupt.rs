@@ -5,15 +5,29 @@
 //! signal only sets a flag; the transfer loops check it with [`check`], fail the record
 //! the ordinary way (abort the upload, remove the `.partial`, emit a `failed` manifest), and
 //! the tool exits 2. A second signal terminates at once, for when cleaning up hangs.
+//!
+//! A loop can only check the flag between blocking calls. So that a call blocked for good
+//! (a read from a child that never writes again) cannot make the first signal
+//! ineffective, a watchdog thread reacts to the flag: it stops the child processes that
+//! [`crate::child`] registered (which ends the blocked read, and the loop then cleans up as
+//! usual), and if the tool is still running [`GRACE`] later it exits with status 2.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// Installs the handlers. Called once by [`crate::cli::main`].
+/// Child processes to stop when a signal arrives (pids).
+static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// How long cleaning up may take after the first signal before the tool exits anyway.
+pub const GRACE: Duration = Duration::from_secs(10);
+
+/// Installs the handlers and the watchdog. Called once by [`crate::cli::main`].
 pub fn install() {
     for signal in [SIGINT, SIGTERM, SIGHUP] {
         // Order matters: the shutdown is armed by the flag the second handler sets.
@@ -21,6 +35,38 @@ pub fn install() {
             signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, &INTERRUPTED);
         let _ = signal_hook::flag::register(signal, &INTERRUPTED);
     }
+    let _ = std::thread::Builder::new()
+        .name("interrupt-watchdog".into())
+        .spawn(watchdog);
+}
+
+fn watchdog() {
+    while !is_interrupted() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for pid in CHILDREN.lock().unwrap().iter() {
+        // SAFETY: kill with a pid we spawned and a signal number; no memory involved.
+        unsafe {
+            libc::kill(*pid as libc::pid_t, libc::SIGTERM);
+        }
+    }
+    std::thread::sleep(GRACE);
+    eprintln!(
+        "{}: error: cleaning up after the signal took longer than {} s; exiting",
+        crate::cli::tool_name(),
+        GRACE.as_secs()
+    );
+    std::process::exit(crate::cli::EXIT_FATAL as i32);
+}
+
+/// Registers a running child, to be stopped on a signal; [`forget_child`] when reaped.
+pub fn register_child(pid: u32) {
+    CHILDREN.lock().unwrap().push(pid);
+}
+
+/// The child `pid` was reaped: never signal its (reusable) pid again.
+pub fn forget_child(pid: u32) {
+    CHILDREN.lock().unwrap().retain(|p| *p != pid);
 }
 
 /// Whether a termination signal arrived.
@@ -34,5 +80,19 @@ pub fn check() -> io::Result<()> {
         Err(io::Error::other("interrupted by a signal; stopping"))
     } else {
         Ok(())
+    }
+}
+
+/// Sleeps `duration`, waking early (with an error) when a signal arrives: retry back-offs
+/// must not delay a clean stop.
+pub fn sleep(duration: Duration) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + duration;
+    loop {
+        check()?;
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
     }
 }

@@ -1,19 +1,20 @@
 //! Progress of long transfers, shown on stderr only when someone is watching.
 //!
-//! Library code reports bytes through `&dyn Progress`; [`for_stderr`] picks how they are
-//! shown: a redrawing counter when stderr is a terminal, a log line every 10 seconds when it
-//! is not (systemd journal, CI logs), or nothing with `--no-progress`.
+//! Library code reports bytes — or items: points, nodes, rows — through `&dyn Progress`;
+//! [`for_stderr`] picks how they are shown: a redrawing counter when stderr is a terminal,
+//! a log line every 10 seconds when it is not (systemd journal, CI logs), or nothing with
+//! `--no-progress`.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Receives byte counts from long work. Cheap to call often.
+/// Receives counts (bytes, or items of a [`Unit`]) from long work. Cheap to call often.
 pub trait Progress: Send + Sync {
     /// The total, when it is known.
-    fn set_length(&self, bytes: u64);
-    /// `bytes` more are done.
-    fn inc(&self, bytes: u64);
+    fn set_length(&self, total: u64);
+    /// `n` more are done.
+    fn inc(&self, n: u64);
     /// The work is over (successfully or not).
     fn finish(&self);
 }
@@ -49,12 +50,36 @@ pub fn style(no_progress: bool) -> Style {
     }
 }
 
-/// A progress reporter for one transfer, labelled `label` (e.g. `upload postgres_app_…`).
+/// What is counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// Bytes, shown as `1.5 GiB`.
+    Bytes,
+    /// Items, shown as `1200 points`.
+    Items(&'static str),
+}
+
+impl Unit {
+    fn show(self, n: u64) -> String {
+        match self {
+            Unit::Bytes => format_bytes(n),
+            Unit::Items(name) => format!("{n} {name}"),
+        }
+    }
+}
+
+/// A progress reporter for one transfer, labelled `label` (e.g. `upload postgres_app_…`),
+/// counting bytes.
 pub fn for_stderr(style: Style, label: &str) -> Box<dyn Progress> {
+    for_stderr_counting(style, label, Unit::Bytes)
+}
+
+/// A progress reporter counting `unit`.
+pub fn for_stderr_counting(style: Style, label: &str, unit: Unit) -> Box<dyn Progress> {
     match style {
         Style::Hidden => Box::new(Hidden),
-        Style::Terminal => Box::new(Reporter::new(label, true, Duration::from_millis(250))),
-        Style::Log => Box::new(Reporter::new(label, false, Duration::from_secs(10))),
+        Style::Terminal => Box::new(Reporter::new(label, unit, true, Duration::from_millis(250))),
+        Style::Log => Box::new(Reporter::new(label, unit, false, Duration::from_secs(10))),
     }
 }
 
@@ -68,6 +93,7 @@ struct State {
 
 struct Reporter {
     label: String,
+    unit: Unit,
     redraw: bool,
     interval: Duration,
     started: Instant,
@@ -75,10 +101,11 @@ struct Reporter {
 }
 
 impl Reporter {
-    fn new(label: &str, redraw: bool, interval: Duration) -> Self {
+    fn new(label: &str, unit: Unit, redraw: bool, interval: Duration) -> Self {
         let now = Instant::now();
         Reporter {
             label: label.to_owned(),
+            unit,
             redraw,
             interval,
             started: now,
@@ -94,16 +121,16 @@ impl Reporter {
 
     fn line(&self, state: &State) -> String {
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
-        let rate = format_bytes((state.done as f64 / secs) as u64);
+        let rate = self.unit.show((state.done as f64 / secs) as u64);
+        let done = self.unit.show(state.done);
         match state.length {
             Some(total) if total > 0 => format!(
-                "{}: {} / {} ({:.0}%), {rate}/s",
+                "{}: {done} / {} ({:.0}%), {rate}/s",
                 self.label,
-                format_bytes(state.done),
-                format_bytes(total),
+                self.unit.show(total),
                 state.done as f64 * 100.0 / total as f64
             ),
-            _ => format!("{}: {}, {rate}/s", self.label, format_bytes(state.done)),
+            _ => format!("{}: {done}, {rate}/s", self.label),
         }
     }
 
@@ -122,13 +149,13 @@ impl Reporter {
 }
 
 impl Progress for Reporter {
-    fn set_length(&self, bytes: u64) {
-        self.state.lock().unwrap().length = Some(bytes);
+    fn set_length(&self, total: u64) {
+        self.state.lock().unwrap().length = Some(total);
     }
 
-    fn inc(&self, bytes: u64) {
+    fn inc(&self, n: u64) {
         let mut state = self.state.lock().unwrap();
-        state.done += bytes;
+        state.done += n;
         if !state.finished && state.last_shown.elapsed() >= self.interval {
             self.show(&mut state);
         }
@@ -176,5 +203,22 @@ mod tests {
         for (n, want) in cases {
             assert_eq!(format_bytes(n), want);
         }
+    }
+
+    #[test]
+    fn items_are_counted_by_name() {
+        let r = Reporter::new(
+            "export neo4j",
+            Unit::Items("nodes"),
+            false,
+            Duration::from_secs(10),
+        );
+        r.set_length(2000);
+        r.inc(500);
+        let line = r.line(&r.state.lock().unwrap());
+        assert!(
+            line.starts_with("export neo4j: 500 nodes / 2000 nodes (25%)"),
+            "{line}"
+        );
     }
 }

@@ -2,21 +2,33 @@
 //! before restore, and the atomic way files are written into it.
 //!
 //! A spool file is written as `NAME.partial`, hashed in the same pass, fsynced and only then
-//! renamed to `NAME`: a file without `.partial` is always complete, and a crash leaves at
+//! linked to `NAME`: a file without `.partial` is always complete, and a crash leaves at
 //! most a `.partial` that nobody mistakes for a backup.
+//!
+//! The spool must not be a place where someone else can plant files for us to follow: it is
+//! created 0700, refused when world-writable or owned by another user, names are checked
+//! [`Name`]s (never a path), and the `.partial` is created exclusively without following
+//! symlinks, mode 0600, locked while it is written. A `.partial` whose writer died (its lock
+//! is gone) is removed and replaced; one whose writer is alive is refused.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use manifest::sha256::{HashingWriter, Sha256};
+use manifest::Name;
+
+use crate::fs::{check_private_dir, create_new_private, create_private_dir_all, is_locked};
+
+/// The suffix of files being written.
+pub const PARTIAL_SUFFIX: &str = ".partial";
 
 /// The spool directory when neither `--spool` nor `STACKVAULT_SPOOL` names one:
 /// `/var/lib/stackvault/spool` when it can be created and written (a system service), else
 /// `$XDG_CACHE_HOME/stackvault/spool` or `~/.cache/stackvault/spool` (a user at a shell).
 pub fn default_dir() -> PathBuf {
     let system = PathBuf::from("/var/lib/stackvault/spool");
-    if is_writable_dir(&system) {
+    if SpoolDir::open(&system).is_ok() {
         return system;
     }
     let cache = std::env::var_os("XDG_CACHE_HOME")
@@ -26,24 +38,56 @@ pub fn default_dir() -> PathBuf {
     cache.join("stackvault").join("spool")
 }
 
-fn is_writable_dir(dir: &Path) -> bool {
-    fs::create_dir_all(dir).is_ok() && tempfile_probe(dir).is_ok()
+/// A spool directory that exists, belongs to this user and is not world-writable.
+#[derive(Clone, Debug)]
+pub struct SpoolDir {
+    path: PathBuf,
 }
 
-fn tempfile_probe(dir: &Path) -> io::Result<()> {
-    let probe = dir.join(format!(".probe-{}", std::process::id()));
-    File::create(&probe)?;
-    fs::remove_file(probe)
-}
+impl SpoolDir {
+    /// Opens `path`, creating it (mode 0700) if missing; refuses a directory others could
+    /// plant files in.
+    pub fn open(path: &Path) -> io::Result<SpoolDir> {
+        create_private_dir_all(path).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot create spool directory {}: {e}", path.display()),
+            )
+        })?;
+        check_private_dir(path, "spool directory")
+            .map_err(|m| io::Error::new(io::ErrorKind::PermissionDenied, m))?;
+        // Writable at all? (A read-only mount passes the ownership checks.)
+        let probe = path.join(format!(".probe-{}", std::process::id()));
+        create_new_private(&probe)
+            .and_then(|_| fs::remove_file(&probe))
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot write into spool directory {}: {e}", path.display()),
+                )
+            })?;
+        let path = path.canonicalize()?;
+        Ok(SpoolDir { path })
+    }
 
-/// Creates `dir` (and parents) if needed, with a message that names it on failure.
-pub fn ensure_dir(dir: &Path) -> io::Result<()> {
-    fs::create_dir_all(dir).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot create spool directory {}: {e}", dir.display()),
-        )
-    })
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where a file called `name` lives in the spool.
+    pub fn file(&self, name: &Name) -> PathBuf {
+        self.path.join(name.as_str())
+    }
+
+    /// Whether `path` is a file directly in this spool (resolving symlinks and `..`):
+    /// only such files are the spool's to delete.
+    pub fn contains(&self, path: &Path) -> bool {
+        let Ok(real) = path.canonicalize() else {
+            return false;
+        };
+        real.parent() == Some(self.path.as_path())
+    }
 }
 
 /// A file being written into the spool. Dropped without [`commit`](SpoolFile::commit), it
@@ -65,13 +109,17 @@ pub struct Written {
     pub sha256: Sha256,
 }
 
+fn exists_no_follow(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
 impl SpoolFile {
-    /// Starts `dir/name`. Fails if `dir/name` exists already: a spool file is never
-    /// overwritten, it may be the only copy of a backup that has not been uploaded yet.
-    pub fn create(dir: &Path, name: &str) -> io::Result<SpoolFile> {
-        ensure_dir(dir)?;
-        let final_path = dir.join(name);
-        if final_path.exists() {
+    /// Starts `name` in `spool`. Fails if `name` exists already (a spool file is never
+    /// overwritten: it may be the only copy of a backup not yet uploaded), or if another
+    /// live process is writing `name` right now.
+    pub fn create(spool: &SpoolDir, name: &Name) -> io::Result<SpoolFile> {
+        let final_path = spool.file(name);
+        if exists_no_follow(&final_path) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 format!(
@@ -80,13 +128,16 @@ impl SpoolFile {
                 ),
             ));
         }
-        let partial_path = dir.join(format!("{name}.partial"));
-        let file = File::create(&partial_path).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot create {}: {e}", partial_path.display()),
-            )
-        })?;
+        let partial_path = spool.path.join(format!("{name}{PARTIAL_SUFFIX}"));
+        let file = match create_new_private(&partial_path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Self::replace_stale(&partial_path)?;
+                create_new_private(&partial_path)
+            }
+            .map_err(|e| describe(&partial_path, e))?,
+            Err(e) => return Err(describe(&partial_path, e)),
+        };
         Ok(SpoolFile {
             final_path,
             partial_path,
@@ -94,9 +145,40 @@ impl SpoolFile {
         })
     }
 
+    /// A `.partial` exists: a live writer's (refuse) or a dead one's (remove it).
+    fn replace_stale(partial: &Path) -> io::Result<()> {
+        let meta = fs::symlink_metadata(partial)?;
+        if !meta.file_type().is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} exists and is not a regular file (a symlink?); refusing to touch it: \
+                     remove it if you did not put it there",
+                    partial.display()
+                ),
+            ));
+        }
+        if is_locked(partial)? {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} is being written by another process right now (the same backup run \
+                     twice at once?); wait for it to finish",
+                    partial.display()
+                ),
+            ));
+        }
+        fs::remove_file(partial)
+    }
+
     /// Where the file will be once committed.
     pub fn final_path(&self) -> &Path {
         &self.final_path
+    }
+
+    /// Where it is while being written (for messages).
+    pub fn partial_path(&self) -> &Path {
+        &self.partial_path
     }
 
     /// Size and SHA-256 of what was written so far: check them before committing.
@@ -104,7 +186,7 @@ impl SpoolFile {
         self.writer.as_ref().expect("not committed").digest()
     }
 
-    /// Flushes, fsyncs, renames `.partial` to the final name and fsyncs the directory, so
+    /// Flushes, fsyncs, links `.partial` to the final name and fsyncs the directory, so
     /// the file and its name survive a power cut. For files that are the only copy (a dump
     /// not yet uploaded).
     pub fn commit(self) -> io::Result<Written> {
@@ -122,19 +204,26 @@ impl SpoolFile {
     fn finish(mut self, sync: bool) -> io::Result<Written> {
         let writer = self.writer.take().expect("commit runs once");
         let (buffered, bytes, sha256) = writer.finish();
-        let file = buffered.into_inner().map_err(|e| e.into_error())?;
-        if sync {
-            file.sync_all()?;
-        }
-        drop(file);
-        // hard_link + remove instead of rename: link fails if the final name appeared
-        // meanwhile, so a concurrent writer's complete file is never replaced.
-        fs::hard_link(&self.partial_path, &self.final_path)?;
-        fs::remove_file(&self.partial_path)?;
-        if sync {
-            if let Some(dir) = self.final_path.parent() {
-                File::open(dir)?.sync_all()?;
+        let result = (|| {
+            let file = buffered.into_inner().map_err(|e| e.into_error())?;
+            if sync {
+                file.sync_all()?;
             }
+            // hard_link + remove instead of rename: link fails if the final name appeared
+            // meanwhile, so a concurrent writer's complete file is never replaced.
+            fs::hard_link(&self.partial_path, &self.final_path)?;
+            drop(file); // the lock goes with the last descriptor, after the link
+            fs::remove_file(&self.partial_path)?;
+            if sync {
+                if let Some(dir) = self.final_path.parent() {
+                    File::open(dir)?.sync_all()?;
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&self.partial_path);
+            return Err(describe(&self.final_path, e));
         }
         Ok(Written {
             path: self.final_path.clone(),
@@ -142,6 +231,16 @@ impl SpoolFile {
             sha256,
         })
     }
+}
+
+/// `path: error`, with a hint when the disk is full.
+pub fn describe(path: &Path, e: io::Error) -> io::Error {
+    let hint = if e.kind() == io::ErrorKind::StorageFull {
+        " (the spool's disk is full: free space there, or point STACKVAULT_SPOOL at a larger disk)"
+    } else {
+        ""
+    };
+    io::Error::new(e.kind(), format!("{}: {e}{hint}", path.display()))
 }
 
 impl Write for SpoolFile {
@@ -165,35 +264,106 @@ impl Drop for SpoolFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn spool() -> (tempfile::TempDir, SpoolDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = SpoolDir::open(&dir.path().join("spool")).unwrap();
+        (dir, spool)
+    }
+
+    fn name(text: &str) -> Name {
+        Name::new(text).unwrap()
+    }
 
     #[test]
-    fn commit_renames_and_hashes() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut f = SpoolFile::create(dir.path(), "a.dump").unwrap();
+    fn commit_links_and_hashes() {
+        let (_dir, spool) = spool();
+        let mut f = SpoolFile::create(&spool, &name("a.dump")).unwrap();
         f.write_all(b"hello").unwrap();
-        assert!(dir.path().join("a.dump.partial").exists());
+        let partial = spool.path().join("a.dump.partial");
+        assert_eq!(
+            fs::metadata(&partial).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let w = f.commit().unwrap();
-        assert_eq!(w.bytes, 5);
-        assert_eq!(w.sha256, Sha256::of(b"hello"));
-        assert_eq!(fs::read(dir.path().join("a.dump")).unwrap(), b"hello");
-        assert!(!dir.path().join("a.dump.partial").exists());
+        assert_eq!((w.bytes, w.sha256), (5, Sha256::of(b"hello")));
+        assert_eq!(fs::read(spool.path().join("a.dump")).unwrap(), b"hello");
+        assert!(!partial.exists());
+        assert!(spool.contains(&w.path));
     }
 
     #[test]
     fn drop_without_commit_removes_partial() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut f = SpoolFile::create(dir.path(), "a.dump").unwrap();
+        let (_dir, spool) = spool();
+        let mut f = SpoolFile::create(&spool, &name("a.dump")).unwrap();
         f.write_all(b"half").unwrap();
         drop(f);
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(spool.path()).unwrap().count(), 0);
     }
 
     #[test]
     fn never_overwrites_a_complete_file() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("a.dump"), b"precious").unwrap();
-        let err = SpoolFile::create(dir.path(), "a.dump").err().unwrap();
+        let (_dir, spool) = spool();
+        fs::write(spool.path().join("a.dump"), b"precious").unwrap();
+        let err = SpoolFile::create(&spool, &name("a.dump")).err().unwrap();
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
-        assert_eq!(fs::read(dir.path().join("a.dump")).unwrap(), b"precious");
+        assert_eq!(fs::read(spool.path().join("a.dump")).unwrap(), b"precious");
+    }
+
+    #[test]
+    fn a_planted_partial_symlink_is_refused_and_its_target_untouched() {
+        let (dir, spool) = spool();
+        let target = dir.path().join("victim");
+        fs::write(&target, b"do not truncate").unwrap();
+        std::os::unix::fs::symlink(&target, spool.path().join("a.dump.partial")).unwrap();
+        let err = SpoolFile::create(&spool, &name("a.dump")).err().unwrap();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        assert_eq!(fs::read(&target).unwrap(), b"do not truncate");
+    }
+
+    #[test]
+    fn a_second_writer_of_the_same_name_is_refused_while_the_first_is_alive() {
+        let (_dir, spool) = spool();
+        let mut first = SpoolFile::create(&spool, &name("a.dump")).unwrap();
+        first.write_all(b"first").unwrap();
+        let err = SpoolFile::create(&spool, &name("a.dump")).err().unwrap();
+        assert!(err.to_string().contains("another process"), "{err}");
+        assert_eq!(first.commit().unwrap().sha256, Sha256::of(b"first"));
+    }
+
+    #[test]
+    fn a_dead_writers_partial_is_replaced() {
+        let (_dir, spool) = spool();
+        // What a killed writer leaves: a .partial nobody holds a lock on.
+        fs::write(spool.path().join("a.dump.partial"), b"stale").unwrap();
+        let mut f = SpoolFile::create(&spool, &name("a.dump")).unwrap();
+        f.write_all(b"fresh").unwrap();
+        assert_eq!(f.commit().unwrap().sha256, Sha256::of(b"fresh"));
+    }
+
+    #[test]
+    fn a_spool_others_can_write_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool");
+        fs::create_dir(&path).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o777)).unwrap();
+        let err = SpoolDir::open(&path).unwrap_err();
+        assert!(err.to_string().contains("writable by everyone"), "{err}");
+    }
+
+    #[test]
+    fn only_files_directly_in_the_spool_are_its_own() {
+        let (dir, spool) = spool();
+        let outside = dir.path().join("passwd");
+        fs::write(&outside, b"x").unwrap();
+        assert!(!spool.contains(&outside));
+        let sneaky = spool.path().join("../passwd");
+        assert!(!spool.contains(&sneaky));
+        std::os::unix::fs::symlink(&outside, spool.path().join("link")).unwrap();
+        assert!(
+            !spool.contains(&spool.path().join("link")),
+            "a symlink out is not the spool's"
+        );
     }
 }

@@ -4,7 +4,11 @@
 
 use std::time::Duration;
 
-use crate::s3::{S3Config, Secret};
+use toolkit::http::Timeouts;
+use toolkit::retry::RetryPolicy;
+use toolkit::secret::Secret;
+
+use crate::s3::S3Config;
 
 /// Vault selection and S3 tuning.
 #[derive(Debug, Clone, clap::Args)]
@@ -35,13 +39,25 @@ pub struct VaultArgs {
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub s3_parallel: u16,
 
-    /// Retries of a request after a transient failure, with exponential backoff.
+    /// Retries of one request after a transient failure (connection error, timeout, HTTP
+    /// 408/429/5xx), with exponential backoff from 0.25 s up to 8 s.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub s3_retries: u32,
 
-    /// Timeout of one S3 request (one part), e.g. 30s, 5m.
+    /// Timeout of one S3 request — one part, one range, one listing page — from the
+    /// start of the connection to the last byte of the answer, e.g. 30s, 5m.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = manifest::time::parse_duration)]
     pub s3_timeout: Duration,
+
+    /// Timeout of connecting to the S3 endpoint (TCP).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = manifest::time::parse_duration)]
+    pub s3_connect_timeout: Duration,
+
+    /// No retry of a request starts this long after its first attempt: the most one
+    /// request can cost against a server that accepts and never answers is about this
+    /// plus one --s3-timeout.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = manifest::time::parse_duration)]
+    pub s3_give_up_after: Duration,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -93,13 +109,22 @@ impl VaultArgs {
             secret_key: env("AWS_SECRET_ACCESS_KEY")
                 .or_else(|| env("MINIO_SECRET_KEY"))
                 .or_else(|| env("MINIO_ROOT_PASSWORD"))
-                .map(Secret),
-            session_token: env("AWS_SESSION_TOKEN").map(Secret),
+                .map(Secret::new),
+            session_token: env("AWS_SESSION_TOKEN").map(Secret::new),
             path_style,
             part_size: self.s3_part_size,
             parallel: self.s3_parallel as usize,
-            retries: self.s3_retries,
-            timeout: self.s3_timeout,
+            timeouts: Timeouts {
+                connect: self.s3_connect_timeout,
+                idle: self.s3_timeout,
+                request: self.s3_timeout,
+            },
+            retry: RetryPolicy {
+                retries: self.s3_retries,
+                give_up_after: self.s3_give_up_after,
+                ..RetryPolicy::default()
+            },
+            ca_file: env("AWS_CA_BUNDLE").map(Into::into),
         }
     }
 

@@ -2,19 +2,58 @@
 
 use std::io::{Read, Write};
 use std::sync::Arc;
+use std::time::SystemTime;
 
+use manifest::Sha256;
 use toolkit::progress::Progress;
 
 use crate::error::Result;
 use crate::key::ObjectKey;
 
-/// An object in a listing.
+/// An object: its key, size and when it was last written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectInfo {
     /// Its key, relative to the vault root.
     pub key: ObjectKey,
     /// Its size in bytes.
     pub size: u64,
+    /// When it was written, if the backend knows.
+    pub modified: Option<SystemTime>,
+}
+
+/// Work that was started and never finished: an S3 multipart upload neither completed nor
+/// aborted, or a directory vault's temp file. Invisible to listings, but it takes space
+/// (and, on S3, is billed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incomplete {
+    /// The key it was meant for.
+    pub key: ObjectKey,
+    /// The S3 upload id, or the temp file's name.
+    pub upload_id: String,
+    /// When it was started, if known.
+    pub started: Option<SystemTime>,
+    /// Whether a live process is still writing it (known for directory vaults).
+    pub in_progress: bool,
+}
+
+/// What a `put` stored, measured while streaming.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PutReceipt {
+    /// Bytes stored.
+    pub bytes: u64,
+    /// SHA-256 of what was read from the source and sent.
+    pub sha256: Sha256,
+}
+
+/// How a backend keeps "objects are never overwritten".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateOnly {
+    /// The write itself fails when the key exists (hard link; S3 `If-None-Match: *`):
+    /// of two simultaneous puts of one key exactly one wins.
+    Atomic,
+    /// A check before the write: two simultaneous puts of one key can both pass it
+    /// (the server ignores `If-None-Match`).
+    CheckThenPut,
 }
 
 /// One place artifacts are stored. Object-safe, shared across threads.
@@ -30,114 +69,134 @@ pub trait Backend: Send + Sync {
         format!("{}/{}", self.location().trim_end_matches('/'), key)
     }
 
-    /// Stores `len` bytes read from `src` under `key`. Fails with
-    /// [`AlreadyExists`](crate::ErrorKind::AlreadyExists) if `key` exists: objects are
-    /// never overwritten. Fails with `Integrity` if `src` ends before `len` bytes. A failed
-    /// put leaves nothing behind under `key`.
+    /// Stores `len` bytes read from `src` under `key`, hashing them as they stream.
+    ///
+    /// Fails with [`AlreadyExists`](crate::ErrorKind::AlreadyExists) if `key` exists:
+    /// objects are never overwritten. Fails with `Integrity` if `src` ends before `len`
+    /// bytes, or if `expected` is given and the bytes read hash to something else — checked
+    /// **before** the object becomes visible, so a failed put leaves nothing under `key`
+    /// and never removes anything it did not write itself.
     fn put(
         &self,
         key: &ObjectKey,
         src: &mut dyn Read,
         len: u64,
+        expected: Option<&Sha256>,
         progress: &dyn Progress,
-    ) -> Result<()>;
+    ) -> Result<PutReceipt>;
 
     /// Writes the object's bytes to `dst`; returns how many.
     fn get(&self, key: &ObjectKey, dst: &mut dyn Write, progress: &dyn Progress) -> Result<u64>;
 
-    /// Every object whose key starts with `prefix` (a `/`-terminated directory or empty for
-    /// all), in no particular order.
-    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>>;
+    /// The object's size and time, or `None` if there is no such object: one request, no
+    /// listing.
+    fn stat(&self, key: &ObjectKey) -> Result<Option<ObjectInfo>>;
 
     /// Whether `key` exists.
-    fn exists(&self, key: &ObjectKey) -> Result<bool>;
+    fn exists(&self, key: &ObjectKey) -> Result<bool> {
+        Ok(self.stat(key)?.is_some())
+    }
+
+    /// Every object whose key starts with `prefix` (any string; empty for all), in no
+    /// particular order.
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>>;
 
     /// Deletes `key`. Deleting a missing key is `NotFound`.
     fn delete(&self, key: &ObjectKey) -> Result<()>;
+
+    /// Unfinished uploads whose key starts with `prefix`.
+    fn incomplete(&self, prefix: &str) -> Result<Vec<Incomplete>>;
+
+    /// Aborts an unfinished upload (frees its space). Refuses one still in progress.
+    fn abort(&self, upload: &Incomplete) -> Result<()>;
+
+    /// How this backend keeps objects from being overwritten.
+    fn create_only(&self) -> Result<CreateOnly>;
 }
 
-impl<B: Backend + ?Sized> Backend for Arc<B> {
-    fn location(&self) -> String {
-        (**self).location()
-    }
-    fn url_of(&self, key: &ObjectKey) -> String {
-        (**self).url_of(key)
-    }
-    fn put(
-        &self,
-        key: &ObjectKey,
-        src: &mut dyn Read,
-        len: u64,
-        progress: &dyn Progress,
-    ) -> Result<()> {
-        (**self).put(key, src, len, progress)
-    }
-    fn get(&self, key: &ObjectKey, dst: &mut dyn Write, progress: &dyn Progress) -> Result<u64> {
-        (**self).get(key, dst, progress)
-    }
-    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
-        (**self).list(prefix)
-    }
-    fn exists(&self, key: &ObjectKey) -> Result<bool> {
-        (**self).exists(key)
-    }
-    fn delete(&self, key: &ObjectKey) -> Result<()> {
-        (**self).delete(key)
-    }
-}
-
-/// Copies exactly `len` bytes from `src` to `dst` in `buf`-sized steps, reporting progress.
-/// Fails with `Integrity` if `src` ends early. Shared by the directory and memory backends.
-pub(crate) fn copy_exact(
-    src: &mut dyn Read,
-    dst: &mut dyn Write,
-    len: u64,
-    progress: &dyn Progress,
-) -> std::result::Result<(), CopyError> {
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = len;
-    while left > 0 {
-        toolkit::interrupt::check().map_err(CopyError::Read)?;
-        let want = buf.len().min(left as usize);
-        let n = match src.read(&mut buf[..want]) {
-            Ok(0) => {
-                return Err(CopyError::Short {
-                    expected: len,
-                    got: len - left,
-                })
+/// `Backend` for pointers to backends (`Arc<dyn Backend>`, `&B`), forwarding every method.
+macro_rules! forward_backend {
+    ($($ptr:ty),*) => {$(
+        impl<B: Backend + ?Sized> Backend for $ptr {
+            fn location(&self) -> String {
+                (**self).location()
             }
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CopyError::Read(e)),
-        };
-        dst.write_all(&buf[..n]).map_err(CopyError::Write)?;
-        left -= n as u64;
-        progress.inc(n as u64);
-    }
-    Ok(())
-}
-
-/// Why [`copy_exact`] stopped.
-#[derive(Debug)]
-pub(crate) enum CopyError {
-    Short { expected: u64, got: u64 },
-    Read(std::io::Error),
-    Write(std::io::Error),
-}
-
-impl CopyError {
-    pub(crate) fn into_error(self, key: &ObjectKey) -> crate::Error {
-        use crate::error::{Error, ErrorKind};
-        match self {
-            CopyError::Short { expected, got } => Error::new(
-                ErrorKind::Integrity,
-                format!("source ended after {got} of {expected} bytes"),
-            ),
-            CopyError::Read(e) => Error::io("cannot read the source", e),
-            CopyError::Write(e) => Error::io("cannot write", e),
+            fn url_of(&self, key: &ObjectKey) -> String {
+                (**self).url_of(key)
+            }
+            fn put(
+                &self,
+                key: &ObjectKey,
+                src: &mut dyn Read,
+                len: u64,
+                expected: Option<&Sha256>,
+                progress: &dyn Progress,
+            ) -> Result<PutReceipt> {
+                (**self).put(key, src, len, expected, progress)
+            }
+            fn get(&self, key: &ObjectKey, dst: &mut dyn Write, progress: &dyn Progress) -> Result<u64> {
+                (**self).get(key, dst, progress)
+            }
+            fn stat(&self, key: &ObjectKey) -> Result<Option<ObjectInfo>> {
+                (**self).stat(key)
+            }
+            fn exists(&self, key: &ObjectKey) -> Result<bool> {
+                (**self).exists(key)
+            }
+            fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+                (**self).list(prefix)
+            }
+            fn delete(&self, key: &ObjectKey) -> Result<()> {
+                (**self).delete(key)
+            }
+            fn incomplete(&self, prefix: &str) -> Result<Vec<Incomplete>> {
+                (**self).incomplete(prefix)
+            }
+            fn abort(&self, upload: &Incomplete) -> Result<()> {
+                (**self).abort(upload)
+            }
+            fn create_only(&self) -> Result<CreateOnly> {
+                (**self).create_only()
+            }
         }
-        .with_key(key)
+    )*};
+}
+
+forward_backend!(Arc<B>, &B);
+
+/// The error of a source that hashes to something other than `expected`.
+pub(crate) fn check_expected(
+    key: &ObjectKey,
+    got: &Sha256,
+    expected: Option<&Sha256>,
+) -> Result<()> {
+    match expected {
+        Some(want) if want != got => Err(crate::Error::new(
+            crate::ErrorKind::Integrity,
+            format!(
+                "the source changed while it was read: its SHA-256 is {got}, expected {want}; \
+                 nothing was stored"
+            ),
+        )
+        .with_key(key)),
+        _ => Ok(()),
     }
+}
+
+/// A copy error from [`toolkit::copy`] as a vault error about `key`.
+pub(crate) fn copy_error(e: toolkit::copy::CopyError, key: &ObjectKey) -> crate::Error {
+    use crate::error::{Error, ErrorKind};
+    use toolkit::copy::CopyError;
+    match e {
+        CopyError::Short { expected, got } => Error::new(
+            ErrorKind::Integrity,
+            format!("source ended after {got} of {expected} bytes"),
+        ),
+        CopyError::Interrupted => Error::new(ErrorKind::Interrupted, "interrupted by a signal"),
+        CopyError::Read(e) => Error::io("cannot read the source", e),
+        CopyError::Write(e) => Error::io("cannot write", e),
+    }
+    .with_key(key)
 }
 
 /// The contract every backend must keep, run against each implementation.
@@ -151,11 +210,29 @@ pub(crate) mod tests_common {
         let key = ObjectKey::new("postgres/2025/01/30/a.dump").unwrap();
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         assert!(!b.exists(&key).unwrap());
-        b.put(&key, &mut &data[..], data.len() as u64, &Hidden)
+        assert_eq!(b.stat(&key).unwrap(), None);
+        let receipt = b
+            .put(
+                &key,
+                &mut &data[..],
+                data.len() as u64,
+                Some(&Sha256::of(&data)),
+                &Hidden,
+            )
             .unwrap();
-        assert!(b.exists(&key).unwrap());
+        assert_eq!(
+            receipt,
+            PutReceipt {
+                bytes: data.len() as u64,
+                sha256: Sha256::of(&data)
+            }
+        );
+        let info = b.stat(&key).unwrap().expect("stored");
+        assert_eq!(info.size, data.len() as u64);
 
-        let err = b.put(&key, &mut &b"other"[..], 5, &Hidden).unwrap_err();
+        let err = b
+            .put(&key, &mut &b"other"[..], 5, None, &Hidden)
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::AlreadyExists);
 
         let mut back = Vec::new();
@@ -163,12 +240,30 @@ pub(crate) mod tests_common {
         assert!(back == data, "object changed");
 
         let short = ObjectKey::new("postgres/2025/01/30/short.dump").unwrap();
-        let err = b.put(&short, &mut &b"abc"[..], 10, &Hidden).unwrap_err();
+        let err = b
+            .put(&short, &mut &b"abc"[..], 10, None, &Hidden)
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Integrity);
         assert!(!b.exists(&short).unwrap(), "a failed put left an object");
 
+        let changed = ObjectKey::new("postgres/2025/01/30/changed.dump").unwrap();
+        let err = b
+            .put(
+                &changed,
+                &mut &b"abc"[..],
+                3,
+                Some(&Sha256::of(b"abd")),
+                &Hidden,
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Integrity);
+        assert!(
+            !b.exists(&changed).unwrap(),
+            "a source that changed was stored"
+        );
+
         let other = ObjectKey::new("qdrant/2025/01/30/b.snapshot").unwrap();
-        b.put(&other, &mut &b"x"[..], 1, &Hidden).unwrap();
+        b.put(&other, &mut &b"x"[..], 1, None, &Hidden).unwrap();
         let mut all: Vec<_> = b
             .list("")
             .unwrap()
@@ -183,6 +278,15 @@ pub(crate) mod tests_common {
         let pg = b.list("postgres/").unwrap();
         assert_eq!(pg.len(), 1);
         assert_eq!(pg[0].size, data.len() as u64);
+        assert_eq!(
+            b.list("postgres/2025/01/30/a.").unwrap().len(),
+            1,
+            "prefix inside a name"
+        );
+        assert!(
+            b.incomplete("").unwrap().is_empty(),
+            "nothing left unfinished"
+        );
 
         b.delete(&other).unwrap();
         assert_eq!(b.delete(&other).unwrap_err().kind(), ErrorKind::NotFound);

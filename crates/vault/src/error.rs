@@ -26,14 +26,21 @@ pub enum ErrorKind {
     Protocol,
     /// A key or vault URL is not acceptable.
     InvalidInput,
+    /// A termination signal stopped the operation.
+    Interrupted,
 }
 
-/// A vault operation failed.
+/// A vault operation failed. Boxed inside: errors travel through every `Result` of the
+/// transfer loops, which should stay small.
 #[derive(Debug)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     kind: ErrorKind,
     message: String,
     key: Option<String>,
+    incomplete: Option<(crate::ObjectKey, String)>,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -43,29 +50,42 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// A new error of `kind`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
+        Error(Box::new(Inner {
             kind,
             message: message.into(),
             key: None,
+            incomplete: None,
             source: None,
-        }
+        }))
     }
 
     /// Names the object key the error concerns.
     pub fn with_key(mut self, key: impl fmt::Display) -> Self {
-        self.key = Some(key.to_string());
+        self.0.key = Some(key.to_string());
         self
     }
 
     /// Attaches the underlying cause.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.0.source = Some(Box::new(source));
         self
+    }
+
+    /// Records an unfinished upload this failure left behind (its key and upload id), so
+    /// the caller can put it into the failed record for the orphan sweep.
+    pub fn with_incomplete(mut self, key: crate::ObjectKey, upload_id: String) -> Self {
+        self.0.incomplete = Some((key, upload_id));
+        self
+    }
+
+    /// The unfinished upload this failure left behind, if any.
+    pub fn incomplete_upload(&self) -> Option<(&crate::ObjectKey, &str)> {
+        self.0.incomplete.as_ref().map(|(k, id)| (k, id.as_str()))
     }
 
     /// Adds `text` to the message, keeping kind, key and cause.
     pub fn append(mut self, text: &str) -> Self {
-        self.message.push_str(text);
+        self.0.message.push_str(text);
         self
     }
 
@@ -81,19 +101,19 @@ impl Error {
 
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The key the error concerns, if any.
     pub fn key(&self) -> Option<&str> {
-        self.key.as_deref()
+        self.0.key.as_deref()
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(key) = &self.key {
+        f.write_str(&self.0.message)?;
+        if let Some(key) = &self.0.key {
             write!(f, " (key {key})")?;
         }
         Ok(())
@@ -102,7 +122,8 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.0
+            .source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }

@@ -5,53 +5,77 @@
 //! {kind}/YYYY/MM/DD/{id}.{ext}.manifest.json    its sidecar: the manifest, with `vault`
 //! ```
 //!
-//! The date is the manifest's `created_at` in UTC. Keys are relative to the vault URL, so
-//! `s3://backups/stack` puts them under `stack/` in bucket `backups`.
+//! Kind and date come from the id itself (an [`Id`] is tied to its record's kind and
+//! `created_at`), so every object of one backup starts with [`id_prefix`] and one listing
+//! of that prefix finds them: that is how "one id, one backup" is checked, and how `--id`
+//! goes straight to a backup without scanning its kind. Keys are relative to the vault URL,
+//! so `s3://backups/stack` puts them under `stack/` in bucket `backups`.
 
-use manifest::Manifest;
+use manifest::{Id, Manifest};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::key::ObjectKey;
 
 /// Appended to an artifact's key to name its sidecar manifest.
 pub const SIDECAR_SUFFIX: &str = ".manifest.json";
 
-/// `{kind}/YYYY/MM/DD/{id}.{ext}` for `manifest`, where `ext` comes from the artifact's
-/// file name (`postgres_app_…dump` → `dump`, `….tar.gz` → `tar.gz`).
+/// The largest sidecar written or read: the same cap as a manifest line on stdin (a
+/// sidecar is one manifest), checked before a sidecar is read whole.
+pub const SIDECAR_LIMIT: u64 = manifest::ndjson::MAX_LINE as u64;
+
+/// The start of every key of backup `id`: `{kind}/YYYY/MM/DD/{id}.`
+pub fn id_prefix(id: &Id) -> String {
+    format!("{}/{}/{id}.", id.kind_str(), id.date_path())
+}
+
+/// The directory of one day of one kind: `{kind}/YYYY/MM/DD/`.
+pub fn day_prefix(id: &Id) -> String {
+    format!("{}/{}/", id.kind_str(), id.date_path())
+}
+
+/// `{kind}/YYYY/MM/DD/{id}.{ext}` for `manifest`.
 pub fn artifact_key(manifest: &Manifest) -> Result<ObjectKey> {
-    let id = &manifest.id;
-    if id.is_empty()
-        || id.starts_with('.')
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-    {
-        return Err(Error::new(
-            ErrorKind::InvalidInput,
-            format!("id {id:?} cannot name an object: use letters, digits, '.', '_' and '-'"),
-        ));
-    }
-    let ext = manifest
-        .artifact
-        .as_ref()
-        .and_then(|a| a.path.file_name())
-        .and_then(|n| n.to_str())
-        .map(|name| extension(name, id))
-        .unwrap_or_else(|| "bin".to_owned());
     ObjectKey::new(format!(
-        "{}/{}/{id}.{ext}",
-        manifest.kind,
-        manifest.created_at.date_path()
+        "{}{}",
+        id_prefix(&manifest.id),
+        extension(manifest)
     ))
 }
 
-fn extension(file_name: &str, id: &str) -> String {
-    let ext = match file_name.strip_prefix(id).and_then(|r| r.strip_prefix('.')) {
+/// The extension of an artifact: fixed by its format for the formats stackvault writes,
+/// from the artifact's file name otherwise (a newer producer's format), `bin` if neither
+/// gives one.
+pub fn extension(manifest: &Manifest) -> String {
+    let Some(artifact) = &manifest.artifact else {
+        return "bin".to_owned();
+    };
+    let known = match artifact.format.as_str() {
+        "pg_dump/custom" => Some("dump"),
+        "qdrant/snapshot" => Some("snapshot"),
+        "neo4j/dump" => Some("dump"),
+        "neo4j/cypher-jsonl" => Some("jsonl"),
+        "neo4j/cypher-jsonl+gzip" => Some("jsonl.gz"),
+        "neo4j/cypher-jsonl+zstd" => Some("jsonl.zst"),
+        _ => None,
+    };
+    if let Some(ext) = known {
+        return ext.to_owned();
+    }
+    let file_name = artifact
+        .path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    let ext = match file_name
+        .strip_prefix(manifest.id.as_str())
+        .and_then(|r| r.strip_prefix('.'))
+    {
         Some(rest) => rest,
         None => file_name.rsplit_once('.').map(|(_, e)| e).unwrap_or(""),
     };
     let clean = ext.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
-    if ext.is_empty() || !clean || ext.starts_with('.') || ext.ends_with('.') {
+    if ext.is_empty() || !clean || ext.starts_with('.') || ext.ends_with('.') || ext.contains("..")
+    {
         "bin".to_owned()
     } else {
         ext.to_owned()
@@ -69,18 +93,26 @@ pub fn artifact_of_sidecar(sidecar: &ObjectKey) -> Option<ObjectKey> {
     ObjectKey::new(artifact).ok()
 }
 
+/// The id a key of the layout belongs to (`…/{id}.{ext}[.manifest.json]`), if it has one.
+pub fn id_of_key(key: &ObjectKey) -> Option<Id> {
+    let name = key.file_name();
+    let id = name.split_once('.')?.0;
+    let id = Id::parse(id).ok()?;
+    key.as_str().starts_with(&id_prefix(&id)).then_some(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use manifest::time::Timestamp;
-    use manifest::{Artifact, Kind};
+    use manifest::{Artifact, Kind, Name};
 
-    fn manifest(id: &str, file: Option<&str>) -> Manifest {
+    fn manifest(name: &str, format: &str, file: Option<&str>) -> Manifest {
         let at = Timestamp::parse("2025-01-30T02:00:00Z").unwrap();
-        let mut m = Manifest::new(id.into(), Kind::Postgres, at);
+        let mut m = Manifest::new(Kind::Postgres, Some(&Name::new(name).unwrap()), at);
         m.artifact = file.map(|f| Artifact {
             path: format!("/spool/{f}").into(),
-            format: "pg_dump/custom".into(),
+            format: format.into(),
             bytes: 0,
             sha256: manifest::Sha256::of(b""),
             extra: Default::default(),
@@ -90,42 +122,82 @@ mod tests {
 
     #[test]
     fn table_of_keys() {
+        let day = "postgres/2025/01/30";
         let cases = [
             (
-                "postgres_app_20250130_020000",
+                "app",
+                "pg_dump/custom",
                 Some("postgres_app_20250130_020000.dump"),
-                Some("postgres/2025/01/30/postgres_app_20250130_020000.dump"),
+                format!("{day}/postgres_app_20250130_020000.dump"),
+            ),
+            (
+                "app",
+                "pg_dump/custom",
+                Some("whatever.txt"),
+                format!("{day}/postgres_app_20250130_020000.dump"),
             ),
             (
                 "p1",
-                Some("p1.tar.gz"),
-                Some("postgres/2025/01/30/p1.tar.gz"),
+                "x/tarball",
+                Some("postgres_p1_20250130_020000.tar.gz"),
+                format!("{day}/postgres_p1_20250130_020000.tar.gz"),
             ),
             (
                 "p1",
+                "x/other",
                 Some("other.snapshot"),
-                Some("postgres/2025/01/30/p1.snapshot"),
+                format!("{day}/postgres_p1_20250130_020000.snapshot"),
             ),
-            ("p1", Some("noext"), Some("postgres/2025/01/30/p1.bin")),
-            ("p1", None, Some("postgres/2025/01/30/p1.bin")),
-            ("../etc", Some("x.dump"), None),
-            ("a/b", Some("x.dump"), None),
-            ("", Some("x.dump"), None),
+            (
+                "p1",
+                "x/other",
+                Some("noext"),
+                format!("{day}/postgres_p1_20250130_020000.bin"),
+            ),
+            (
+                "p1",
+                "x/other",
+                Some("postgres_p1_20250130_020000.a..b"),
+                format!("{day}/postgres_p1_20250130_020000.bin"),
+            ),
+            (
+                "p1",
+                "x/other",
+                None,
+                format!("{day}/postgres_p1_20250130_020000.bin"),
+            ),
         ];
-        for (id, file, want) in cases {
-            let got = artifact_key(&manifest(id, file))
-                .ok()
-                .map(|k| k.to_string());
-            assert_eq!(got.as_deref(), want, "{id} {file:?}");
+        for (name, format, file, want) in cases {
+            let m = manifest(name, format, file);
+            assert_eq!(
+                artifact_key(&m).unwrap().as_str(),
+                want,
+                "{name} {format} {file:?}"
+            );
+            assert!(want.starts_with(&id_prefix(&m.id)));
         }
     }
 
     #[test]
-    fn sidecars_pair_with_artifacts() {
-        let a = ObjectKey::new("postgres/2025/01/30/p1.dump").unwrap();
+    fn sidecars_pair_with_artifacts_and_keys_name_their_ids() {
+        let a = ObjectKey::new("postgres/2025/01/30/postgres_p1_20250130_020000.dump").unwrap();
         let s = sidecar_key(&a);
-        assert_eq!(s.as_str(), "postgres/2025/01/30/p1.dump.manifest.json");
+        assert_eq!(
+            s.as_str(),
+            "postgres/2025/01/30/postgres_p1_20250130_020000.dump.manifest.json"
+        );
         assert_eq!(artifact_of_sidecar(&s), Some(a.clone()));
         assert_eq!(artifact_of_sidecar(&a), None);
+        assert_eq!(
+            id_of_key(&s).unwrap().as_str(),
+            "postgres_p1_20250130_020000"
+        );
+        let misplaced =
+            ObjectKey::new("qdrant/2025/01/30/postgres_p1_20250130_020000.dump").unwrap();
+        assert_eq!(
+            id_of_key(&misplaced),
+            None,
+            "an id under the wrong kind or date is not ours"
+        );
     }
 }

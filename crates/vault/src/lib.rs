@@ -1,15 +1,17 @@
 //! The vault: where stackvault keeps artifacts, and the catalogue of what it holds.
 //!
-//! - [`Backend`] is the one storage interface: streaming `put` (never overwrites), `get`,
-//!   `list`, `exists`, `delete`. [`DirBackend`] (`file:///dir`) and [`S3Backend`]
-//!   (`s3://bucket/prefix`, any S3-compatible server) implement it; `MemBackend` (behind the `testing`
-//!   feature) serves unit tests. [`open`] turns a vault URL into a backend.
+//! - [`Backend`] is the one storage interface: streaming, create-only `put` (hashed while it
+//!   streams, checked before the object becomes visible), `get`, `stat`, `list`, `delete`,
+//!   and the unfinished uploads (`incomplete`, `abort`). [`DirBackend`] (`file:///dir`) and
+//!   [`S3Backend`] (`s3://bucket/prefix`, any S3-compatible server) implement it;
+//!   [`DryRun`] wraps any backend and records what it would change; `MemBackend` (behind
+//!   the `testing` feature) serves unit tests. [`open`] turns a vault URL into a backend.
 //! - [`layout`] says where an artifact and its sidecar manifest live:
 //!   `{kind}/YYYY/MM/DD/{id}.{ext}` and `{…}.manifest.json`. The sidecars make the vault
 //!   its own catalogue: listing and restore need nothing but the vault.
-//! - [`ops`] is what the tools do with a vault: store an artifact verified
-//!   ([`ops::store`]), read the catalogue ([`ops::catalogue`]), fetch an artifact into the
-//!   spool verified ([`ops::fetch`]). SHA-256 is checked on every read.
+//! - [`ops`] is what the tools do with a vault: store an artifact verified (and finish an
+//!   interrupted store), read the catalogue, fetch an artifact into the spool verified, find
+//!   and sweep orphans, remove a backup in the safe order. SHA-256 is checked on every read.
 //!
 //! Errors are one [`Error`] type with an [`ErrorKind`] that callers match on (`NotFound`,
 //! `AlreadyExists`, `Auth`, `Integrity`…) and a message that says what to do.
@@ -18,6 +20,7 @@
 pub mod args;
 mod backend;
 mod dir;
+pub mod dry_run;
 mod error;
 mod key;
 pub mod layout;
@@ -27,8 +30,9 @@ mod open;
 pub mod ops;
 pub mod s3;
 
-pub use backend::{Backend, ObjectInfo};
+pub use backend::{Backend, CreateOnly, Incomplete, ObjectInfo, PutReceipt};
 pub use dir::DirBackend;
+pub use dry_run::DryRun;
 pub use error::{Error, ErrorKind, Result};
 pub use key::ObjectKey;
 #[cfg(any(test, feature = "testing"))]

@@ -3,10 +3,15 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::sync::Mutex;
+use std::time::SystemTime;
 
+use manifest::Sha256;
+use toolkit::copy::{copy, CopyOptions};
 use toolkit::progress::Progress;
 
-use crate::backend::{copy_exact, Backend, ObjectInfo};
+use crate::backend::{
+    check_expected, copy_error, Backend, CreateOnly, Incomplete, ObjectInfo, PutReceipt,
+};
 use crate::dir::already_exists;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::ObjectKey;
@@ -14,7 +19,7 @@ use crate::key::ObjectKey;
 /// Objects in a map. Holds whole objects in memory: for tests only.
 #[derive(Default)]
 pub struct MemBackend {
-    objects: Mutex<BTreeMap<ObjectKey, Vec<u8>>>,
+    objects: Mutex<BTreeMap<ObjectKey, (Vec<u8>, SystemTime)>>,
 }
 
 impl MemBackend {
@@ -25,7 +30,17 @@ impl MemBackend {
 
     /// Replaces an object's bytes behind the vault's back (tests of corruption).
     pub fn tamper(&self, key: &ObjectKey, data: Vec<u8>) {
-        self.objects.lock().unwrap().insert(key.clone(), data);
+        self.objects
+            .lock()
+            .unwrap()
+            .insert(key.clone(), (data, SystemTime::now()));
+    }
+
+    /// Sets an object's time (tests of ages).
+    pub fn set_modified(&self, key: &ObjectKey, at: SystemTime) {
+        if let Some(entry) = self.objects.lock().unwrap().get_mut(key) {
+            entry.1 = at;
+        }
     }
 }
 
@@ -43,23 +58,30 @@ impl Backend for MemBackend {
         key: &ObjectKey,
         src: &mut dyn Read,
         len: u64,
+        expected: Option<&Sha256>,
         progress: &dyn Progress,
-    ) -> Result<()> {
+    ) -> Result<PutReceipt> {
         if self.exists(key)? {
             return Err(already_exists(key));
         }
         let mut data = Vec::new();
-        copy_exact(src, &mut data, len, progress).map_err(|e| e.into_error(key))?;
+        let copied = copy(src, &mut data, CopyOptions::exact(len).hashed(), progress)
+            .map_err(|e| copy_error(e, key))?;
+        let sha256 = copied.sha256.expect("hashed");
+        check_expected(key, &sha256, expected)?;
         let mut objects = self.objects.lock().unwrap();
         if objects.contains_key(key) {
             return Err(already_exists(key));
         }
-        objects.insert(key.clone(), data);
-        Ok(())
+        objects.insert(key.clone(), (data, SystemTime::now()));
+        Ok(PutReceipt {
+            bytes: copied.bytes,
+            sha256,
+        })
     }
 
     fn get(&self, key: &ObjectKey, dst: &mut dyn Write, progress: &dyn Progress) -> Result<u64> {
-        let data = self
+        let (data, _) = self
             .objects
             .lock()
             .unwrap()
@@ -67,9 +89,27 @@ impl Backend for MemBackend {
             .cloned()
             .ok_or_else(|| not_found(key))?;
         progress.set_length(data.len() as u64);
-        copy_exact(&mut &data[..], dst, data.len() as u64, progress)
-            .map_err(|e| e.into_error(key))?;
+        copy(
+            &mut &data[..],
+            dst,
+            CopyOptions::exact(data.len() as u64),
+            progress,
+        )
+        .map_err(|e| copy_error(e, key))?;
         Ok(data.len() as u64)
+    }
+
+    fn stat(&self, key: &ObjectKey) -> Result<Option<ObjectInfo>> {
+        Ok(self
+            .objects
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|(data, at)| ObjectInfo {
+                key: key.clone(),
+                size: data.len() as u64,
+                modified: Some(*at),
+            }))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
@@ -79,15 +119,12 @@ impl Backend for MemBackend {
             .unwrap()
             .iter()
             .filter(|(k, _)| k.as_str().starts_with(prefix))
-            .map(|(k, v)| ObjectInfo {
+            .map(|(k, (data, at))| ObjectInfo {
                 key: k.clone(),
-                size: v.len() as u64,
+                size: data.len() as u64,
+                modified: Some(*at),
             })
             .collect())
-    }
-
-    fn exists(&self, key: &ObjectKey) -> Result<bool> {
-        Ok(self.objects.lock().unwrap().contains_key(key))
     }
 
     fn delete(&self, key: &ObjectKey) -> Result<()> {
@@ -97,6 +134,18 @@ impl Backend for MemBackend {
             .remove(key)
             .map(|_| ())
             .ok_or_else(|| not_found(key))
+    }
+
+    fn incomplete(&self, _prefix: &str) -> Result<Vec<Incomplete>> {
+        Ok(Vec::new()) // a put here is all or nothing
+    }
+
+    fn abort(&self, upload: &Incomplete) -> Result<()> {
+        Err(Error::new(ErrorKind::NotFound, "no such upload").with_key(&upload.key))
+    }
+
+    fn create_only(&self) -> Result<CreateOnly> {
+        Ok(CreateOnly::Atomic)
     }
 }
 

@@ -2,10 +2,12 @@
 //! `dump-pg restore`: restores from manifests with `pg_restore` and proves the row counts.
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use manifest::Name;
 use pgdump::conn::PgArgs;
 use pgdump::restore::RestoreOptions;
 use toolkit::cli::{self, CommonArgs, EXIT_CODES_HELP};
 use toolkit::progress;
+use toolkit::restorable::{conclude, Conclusion, ProofArgs};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -42,11 +44,17 @@ enum Sub {
 }
 
 const RESTORE_HELP: &str = "\
-The target is never touched when a manifest is failed, its file is missing or its SHA-256
-differs. An existing target needs --clean; a missing one needs --create. pg_restore runs in
-one transaction: a failed restore changes nothing (a database created for it is dropped).
-Each manifest is printed again with a \"restore\" section: target, timings, tables checked,
-and the tables whose row counts differ (then \"status\":\"failed\").
+The target is never touched when a manifest is failed, of another kind, its file is missing
+or its SHA-256 differs. An existing target needs --clean; a missing one needs --create.
+pg_restore runs in one transaction: a failed restore changes nothing (a database created for
+it is dropped).
+
+Each restore is proven: the row count of every table and the number of large objects are
+compared with those counted in the dump's own snapshot at backup time. Each manifest is
+printed again with a \"restore\" section: target, timings, items checked, and every
+difference by name (then \"status\":\"failed\"). A manifest without readable stats cannot
+be proven: its restore is \"unverified\" and fails (exit 1) unless --accept-unverified is
+given.
 
 Example:
   vault-get --id postgres_app_20250130_020000 | dump-pg restore --target-db app_check --create";
@@ -77,7 +85,7 @@ struct BackupArgs {
 
     /// Id of this backup run, shared by all its manifests [default: run_YYYYMMDD_HHMMSS].
     #[arg(long, env = "STACKVAULT_RUN", value_name = "ID")]
-    run: Option<String>,
+    run: Option<Name>,
 
     #[command(flatten)]
     pg: PgArgs,
@@ -109,6 +117,9 @@ struct RestoreArgs {
     maintenance_db: String,
 
     #[command(flatten)]
+    proof: ProofArgs,
+
+    #[command(flatten)]
     pg: PgArgs,
 }
 
@@ -135,26 +146,50 @@ fn backup(args: BackupArgs) -> anyhow::Result<()> {
         };
         vec![db]
     };
-    let run = args
-        .run
-        .clone()
-        .unwrap_or_else(|| format!("run_{}", manifest::time::Timestamp::now().compact()));
-    let spool = args.common.spool_dir();
+    let run = args.run.clone().unwrap_or_else(|| {
+        Name::new(format!(
+            "run_{}",
+            manifest::time::Timestamp::now().compact()
+        ))
+        .expect("a valid name")
+    });
+    let spool = args.common.spool_dir()?;
     let style = args.common.progress_style();
     let mut out = cli::manifests_out();
-    for database in databases {
-        let progress = progress::for_stderr(style, &format!("pg_dump {database}"));
-        let manifest = pgdump::dump::dump_database(&args.pg, &database, &run, &spool, &*progress);
+    let names = pgdump::dump::id_names(&databases);
+    for (database, name) in databases.iter().zip(&names) {
+        if name.as_str() != database {
+            if let Some(other) = databases
+                .iter()
+                .find(|d| *d != database && Name::sanitize(d) == Name::sanitize(database))
+            {
+                cli::info(format!(
+                    "databases {} and {} would get the same id name; {} is named {name} in ids",
+                    cli::quote(database),
+                    cli::quote(other),
+                    cli::quote(database)
+                ));
+            }
+        }
+        let progress = progress::for_stderr(style, &format!("pg_dump {}", cli::quote(database)));
+        let manifest =
+            pgdump::dump::dump_database(&args.pg, database, name, &run, &spool, &*progress);
         if args.all
             && !manifest.is_ok()
-            && !pgdump::dump::database_exists(&args.pg, &args.maintenance_db, &database)?
+            && !pgdump::dump::database_exists(&args.pg, &args.maintenance_db, database)?
         {
             // Dropped between the listing and its turn: nothing was lost, nothing to report.
-            cli::info(format!("skipped {database}: it was dropped during the run"));
+            cli::info(format!(
+                "skipped {}: it was dropped during the run",
+                cli::quote(database)
+            ));
             continue;
         }
         if let Some(error) = &manifest.error {
-            cli::record_failed(format!("backup of {database} failed: {error}"));
+            cli::record_failed(format!(
+                "backup of {} failed: {error}",
+                cli::quote(database)
+            ));
         }
         cli::emit(&mut out, &manifest)?;
         cli::stop_if_interrupted()?;
@@ -184,25 +219,14 @@ fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         match pgdump::restore::restore(&args.pg, &manifest, &options) {
             Ok(restored) => {
                 restored_into_target = true;
-                if let Some(error) = &restored.error {
-                    cli::record_failed(error);
-                } else {
-                    let target = restored
-                        .restore
-                        .as_ref()
-                        .and_then(|r| r["target"]["database"].as_str())
-                        .unwrap_or("?");
-                    let tables = restored
-                        .restore
-                        .as_ref()
-                        .and_then(|r| r["tables_checked"].as_u64())
-                        .unwrap_or(0);
-                    cli::info(format!(
-                        "restored {} into {target}: row counts of {tables} tables match",
-                        manifest.id
-                    ));
+                let mut out_manifest = manifest.clone();
+                let what = format!("{} into {}", manifest.id, restored.target);
+                match conclude(&mut out_manifest, &restored.section, &args.proof, &what) {
+                    Conclusion::Proven(message) => cli::info(message),
+                    Conclusion::Accepted(message) => cli::info(format!("warning: {message}")),
+                    Conclusion::Failed(message) => cli::record_failed(message),
                 }
-                cli::emit(&mut out, &restored)?;
+                cli::emit(&mut out, &out_manifest)?;
             }
             Err(e) => {
                 cli::emit_failed(&mut out, manifest, cli::chain(&e))?;

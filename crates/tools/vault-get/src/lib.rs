@@ -5,11 +5,12 @@ use std::io::Write;
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use manifest::time::human_age;
-use manifest::{Kind, Manifest};
+use manifest::{Id, Kind, Manifest, Name};
 use toolkit::cli::{self, CommonArgs, EXIT_CODES_HELP};
 use toolkit::progress::{self, format_bytes, Style};
+use toolkit::spool::SpoolDir;
 use vault::args::VaultArgs;
-use vault::ops::{self, Entry};
+use vault::ops::{self, Entry, Orphan};
 use vault::Backend;
 
 const AFTER_HELP: &str = "\
@@ -19,11 +20,18 @@ compared with the SHA-256 recorded at upload; a mismatch deletes the partial fil
 error and passes the manifest on with \"status\":\"failed\", so no restore will use it. A
 file already in the spool with the right SHA-256 is reused.
 
+--list also warns about leftovers that are not backups: an artifact without its sidecar
+(an upload interrupted before the sidecar was written: running vault-put again with the same
+manifest finishes it), a sidecar without its artifact, an unfinished upload (S3 multipart
+upload or directory-vault temp file left by a killed process). --orphans lists them with
+their ages; vault-prune sweeps them.
+
 Examples:
   vault-get --list
   vault-get --list --kind postgres --json
   vault-get --latest --kind postgres | dump-pg restore --target-db app_restored --create
   vault-get --id postgres_app_20250130_020000
+  vault-get --orphans
   vault-get < run.ndjson";
 
 /// List the backups in a vault, or download them into the spool, verified.
@@ -34,20 +42,24 @@ Examples:
 #[command(name = "vault-get", version, after_long_help = format!("{AFTER_HELP}\n\n{EXIT_CODES_HELP}"))]
 pub struct Cli {
     /// List the backups in the vault, newest first (from the sidecar manifests alone).
-    #[arg(long, conflicts_with_all = ["id", "latest", "run"])]
+    #[arg(long, conflicts_with_all = ["id", "latest", "run", "orphans"])]
     list: bool,
 
     /// With --list: print the sidecar manifests as NDJSON instead of a table.
     #[arg(long, requires = "list")]
     json: bool,
 
+    /// List what the vault holds that is not a backup (orphans, unfinished uploads), with ages.
+    #[arg(long, conflicts_with_all = ["id", "latest", "run"])]
+    orphans: bool,
+
     /// Only backups of this kind (postgres, qdrant, neo4j).
     #[arg(long, value_name = "KIND")]
     kind: Option<Kind>,
 
-    /// Fetch the backup with this id.
+    /// Fetch the backup with this id (found directly from the date in the id).
     #[arg(long, value_name = "ID", conflicts_with_all = ["latest", "run"])]
-    id: Option<String>,
+    id: Option<Id>,
 
     /// Fetch the newest good backup of --kind.
     #[arg(long, requires = "kind", conflicts_with = "run")]
@@ -55,7 +67,7 @@ pub struct Cli {
 
     /// Fetch every backup of this run (a backup set), optionally only of --kind.
     #[arg(long, value_name = "RUN")]
-    run: Option<String>,
+    run: Option<Name>,
 
     #[command(flatten)]
     common: CommonArgs,
@@ -72,9 +84,21 @@ pub fn command() -> clap::Command {
 /// Runs the tool.
 pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
     let cli = Cli::from_arg_matches(matches)?;
+    if let Some(kind) = cli.kind.as_ref().filter(|k| !k.is_known()) {
+        cli::info(format!(
+            "note: {kind} is not a kind this version makes backups of"
+        ));
+    }
     let backend = cli.vault.open()?;
-    if cli.list {
-        return match list(&*backend, cli.kind, cli.json) {
+    let listing = if cli.list {
+        Some(list(&*backend, cli.kind.as_ref(), cli.json))
+    } else if cli.orphans {
+        Some(list_orphans(&*backend, cli.kind.as_ref()))
+    } else {
+        None
+    };
+    if let Some(result) = listing {
+        return match result {
             // A listing piped into `head` is not an error (ripgrep does the same).
             Err(e) if cli::is_broken_pipe(&e) => Ok(()),
             other => other,
@@ -83,13 +107,13 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
     let selected: Vec<Manifest> = if let Some(id) = &cli.id {
         vec![ops::find_id(&*backend, id)?.manifest]
     } else if cli.latest {
-        vec![ops::latest(&*backend, cli.kind.expect("clap requires --kind"))?.manifest]
+        vec![ops::latest(&*backend, cli.kind.as_ref().expect("clap requires --kind"))?.manifest]
     } else if let Some(run) = &cli.run {
-        let (entries, _) = ops::catalogue(&*backend, cli.kind)?;
+        let (entries, _) = ops::catalogue(&*backend, cli.kind.as_ref())?;
         let mut of_run: Vec<Manifest> = entries
             .into_iter()
             .map(|e| e.manifest)
-            .filter(|m| m.run.as_deref() == Some(run.as_str()))
+            .filter(|m| m.run.as_ref() == Some(run))
             .collect();
         anyhow::ensure!(
             !of_run.is_empty(),
@@ -99,21 +123,24 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
         of_run.reverse(); // oldest first: the order they were made in
         of_run
     } else {
+        let spool = cli.common.spool_dir()?;
         return fetch_all(
             &*backend,
             &cli,
+            &spool,
             cli::manifests_in().map(|m| m.map_err(anyhow::Error::from)),
         );
     };
-    fetch_all(&*backend, &cli, selected.into_iter().map(Ok))
+    let spool = cli.common.spool_dir()?;
+    fetch_all(&*backend, &cli, &spool, selected.into_iter().map(Ok))
 }
 
 fn fetch_all(
     backend: &dyn Backend,
     cli: &Cli,
+    spool: &SpoolDir,
     manifests: impl Iterator<Item = anyhow::Result<Manifest>>,
 ) -> anyhow::Result<()> {
-    let spool = cli.common.spool_dir();
     let style: Style = cli.common.progress_style();
     let mut out = cli::manifests_out();
     for manifest in manifests {
@@ -123,7 +150,7 @@ fn fetch_all(
             continue;
         }
         let progress = progress::for_stderr(style, &format!("download {}", manifest.id));
-        let fetched = ops::fetch(backend, &manifest, &spool, &*progress);
+        let fetched = ops::fetch(backend, &manifest, spool, &*progress);
         progress.finish();
         match fetched {
             Ok(local) => cli::emit(&mut out, &local)?,
@@ -137,7 +164,11 @@ fn fetch_all(
     Ok(())
 }
 
-fn list(backend: &dyn Backend, kind: Option<Kind>, json: bool) -> anyhow::Result<()> {
+fn kind_prefix(kind: Option<&Kind>) -> String {
+    kind.map(|k| format!("{k}/")).unwrap_or_default()
+}
+
+fn list(backend: &dyn Backend, kind: Option<&Kind>, json: bool) -> anyhow::Result<()> {
     let (entries, problems) = ops::catalogue(backend, kind)?;
     for problem in &problems {
         cli::record_failed(format!(
@@ -145,6 +176,7 @@ fn list(backend: &dyn Backend, kind: Option<Kind>, json: bool) -> anyhow::Result
             problem.key, problem.message
         ));
     }
+    warn_about_orphans(backend, kind);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if json {
@@ -160,7 +192,7 @@ fn list(backend: &dyn Backend, kind: Option<Kind>, json: bool) -> anyhow::Result
     }
     let width = entries
         .iter()
-        .map(|e| e.manifest.id.len())
+        .map(|e| e.manifest.id.as_str().len())
         .max()
         .unwrap_or(2)
         .max(2);
@@ -184,6 +216,60 @@ fn list(backend: &dyn Backend, kind: Option<Kind>, json: bool) -> anyhow::Result
             size,
             human_age(manifest.created_at.age()),
             manifest.created_at
+        )?;
+    }
+    Ok(())
+}
+
+/// One line on stderr when the vault holds leftovers: they cost space and may hide an
+/// interrupted backup. A failure to look is only a note: the listing itself succeeded.
+fn warn_about_orphans(backend: &dyn Backend, kind: Option<&Kind>) {
+    match ops::orphans(backend, &kind_prefix(kind)) {
+        Ok(found) if !found.is_empty() => {
+            let oldest = found.iter().map(Orphan::age).max().unwrap_or_default();
+            cli::info(format!(
+                "warning: {} leftover(s) that are not backups (oldest {}): see vault-get --orphans",
+                found.len(),
+                human_age(oldest)
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => cli::info(format!(
+            "note: cannot look for leftovers: {}",
+            cli::chain(&e)
+        )),
+    }
+}
+
+fn list_orphans(backend: &dyn Backend, kind: Option<&Kind>) -> anyhow::Result<()> {
+    let found = ops::orphans(backend, &kind_prefix(kind))?;
+    if found.is_empty() {
+        cli::info(format!("no leftovers in {}", backend.location()));
+        return Ok(());
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    writeln!(out, "{:<25}  {:>10}  {:>8}  KEY", "WHAT", "SIZE", "AGE")?;
+    for orphan in &found {
+        let size = orphan.size.map(format_bytes).unwrap_or_default();
+        let mut key = orphan.key.to_string();
+        if let ops::OrphanKind::Unfinished(upload) = &orphan.kind {
+            key.push_str(&format!(
+                " (upload {}{})",
+                upload.upload_id,
+                if upload.in_progress {
+                    ", in progress"
+                } else {
+                    ""
+                }
+            ));
+        }
+        writeln!(
+            out,
+            "{:<25}  {:>10}  {:>8}  {key}",
+            orphan.label(),
+            size,
+            human_age(orphan.age())
         )?;
     }
     Ok(())

@@ -1,22 +1,44 @@
 //! `vault-put`: uploads the artifact each manifest names into the vault, verifies it,
 //! writes the sidecar, and passes the manifest on with a `vault` section.
 
-use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, ValueEnum};
-use toolkit::cli::{self, EXIT_CODES_HELP};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use manifest::Manifest;
+use serde_json::json;
+use toolkit::cli::{self, quote, CommonArgs, EXIT_CODES_HELP};
 use toolkit::progress;
+use toolkit::spool::SpoolDir;
 use vault::args::VaultArgs;
 use vault::ops::{self, Verify};
+use vault::{Backend, CreateOnly};
 
 const AFTER_HELP: &str = "\
 Each artifact goes to {prefix}/{kind}/YYYY/MM/DD/{id}.{ext}, with its manifest beside it as
-{…}.manifest.json, so the vault lists and restores without any other catalogue. Objects are
-never overwritten: a second put of the same id is refused. The spool file is deleted only
-after the stored object was verified (--keep keeps it); on any failure it stays, and the
-manifest is passed on with \"status\":\"failed\". Manifests that arrive failed are passed on
-untouched.
+{…}.manifest.json, so the vault lists and restores without any other catalogue. The kind and
+date come from the id, so one id is one backup: a second put of an id is refused, whatever
+the extension.
+
+Objects are never overwritten. On S3 the write itself is create-only (If-None-Match: *):
+of two runs storing the same id at once exactly one wins, and the other aborts only its own
+multipart upload. Whether the server honours If-None-Match is checked once per run with a
+probe object under {prefix}/.stackvault/; AWS S3, MinIO and SeaweedFS 4.48 do. Where a server
+ignores it, vault-put says so and falls back to a check before each write, which two
+simultaneous runs could race. A directory vault links each finished file into place, which
+fails if the name exists.
+
+The spool file is deleted only after the stored object was verified (--keep keeps it), and
+only when it lies in the spool directory: a manifest that names a file elsewhere uploads it
+and leaves it where it is. On any failure the file stays, and the manifest is passed on with
+\"status\":\"failed\" (an unfinished S3 upload that could not be aborted is named in it, as
+\"incomplete_upload\"). Manifests that arrive failed, or with a status this version does not
+know, are passed on untouched.
+
+An artifact stored without its sidecar (the sidecar write failed, or the run was killed in
+between) is finished by running vault-put again with the same manifest: the stored object is
+verified against the manifest's size and SHA-256 and only the sidecar is written.
 
 S3 credentials come from the environment only: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-AWS_SESSION_TOKEN (or MINIO_ACCESS_KEY, MINIO_SECRET_KEY).
+AWS_SESSION_TOKEN (or MINIO_ACCESS_KEY, MINIO_SECRET_KEY). AWS_CA_BUNDLE names a CA file for
+an endpoint with a private certificate authority.
 
 Examples:
   dump-pg --dbname app | vault-put --vault s3://backups/stack > run.ndjson
@@ -35,21 +57,14 @@ pub struct Cli {
 
     /// How to verify what was stored: read-back re-reads the whole object and compares size
     /// and SHA-256; size compares the size only (the upload is hashed as it is sent either way).
-    #[arg(long, value_enum, default_value_t = VerifyArg::ReadBack, value_name = "HOW")]
-    verify: VerifyArg,
+    #[arg(long, value_enum, default_value_t = Verify::ReadBack, value_name = "HOW")]
+    verify: Verify,
 
-    /// Never show progress on stderr.
-    #[arg(long)]
-    no_progress: bool,
+    #[command(flatten)]
+    common: CommonArgs,
 
     #[command(flatten)]
     vault: VaultArgs,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum VerifyArg {
-    ReadBack,
-    Size,
 }
 
 /// The command line, for `--help`, man pages and completions.
@@ -61,34 +76,41 @@ pub fn command() -> clap::Command {
 pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
     let cli = Cli::from_arg_matches(matches)?;
     let backend = cli.vault.open()?;
-    let verify = match cli.verify {
-        VerifyArg::ReadBack => Verify::ReadBack,
-        VerifyArg::Size => Verify::Size,
+    // The spool is only needed to know which files are ours to delete.
+    let spool = if cli.keep {
+        None
+    } else {
+        Some(cli.common.spool_dir()?)
     };
-    let style = progress::style(cli.no_progress);
+    let style = cli.common.progress_style();
     let mut out = cli::manifests_out();
+    let mut warned_create_only = false;
     for manifest in cli::manifests_in() {
         let manifest = manifest?;
         if !manifest.is_ok() {
             cli::emit(&mut out, &manifest)?;
             continue;
         }
+        if !warned_create_only {
+            warned_create_only = true;
+            warn_if_not_create_only(&*backend);
+        }
         let progress = progress::for_stderr(style, &format!("upload {}", manifest.id));
-        let stored = ops::store(&*backend, &manifest, verify, &*progress);
+        let stored = ops::store(&*backend, &manifest, cli.verify, &*progress);
         progress.finish();
         match stored {
             Ok(stored) => {
-                let path = &manifest.artifact.as_ref().expect("stored has one").path;
-                if !cli.keep {
-                    if let Err(e) = std::fs::remove_file(path) {
-                        cli::info(format!(
-                            "warning: stored {}, but cannot delete {}: {e}",
-                            manifest.id,
-                            path.display()
-                        ));
-                    }
+                if stored.resumed {
+                    cli::info(format!(
+                        "{}: the artifact was already stored (an earlier upload stopped before \
+                         its sidecar); verified it and wrote the sidecar",
+                        manifest.id
+                    ));
                 }
-                cli::emit(&mut out, &stored)?;
+                if let Some(spool) = &spool {
+                    delete_if_spooled(spool, &manifest);
+                }
+                cli::emit(&mut out, &stored.manifest)?;
             }
             Err(e) => {
                 let message = format!(
@@ -97,10 +119,52 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
                     backend.location(),
                     cli::chain(&e)
                 );
-                cli::emit_failed(&mut out, manifest, message)?;
+                let mut failed = manifest;
+                if let Some((key, upload_id)) = e.incomplete_upload() {
+                    failed.extra.insert(
+                        "incomplete_upload".into(),
+                        json!({"url": backend.url_of(key), "upload_id": upload_id}),
+                    );
+                }
+                cli::emit_failed(&mut out, failed, message)?;
             }
         }
         cli::stop_if_interrupted()?;
     }
     Ok(())
+}
+
+/// Deletes the uploaded file if it is the spool's; a file elsewhere (a hand-typed manifest
+/// naming any path) is the operator's and stays.
+fn delete_if_spooled(spool: &SpoolDir, manifest: &Manifest) {
+    let path = &manifest.artifact.as_ref().expect("stored has one").path;
+    if !spool.contains(path) {
+        cli::info(format!(
+            "kept {}: it is not in the spool {}, so it is not vault-put's to delete",
+            quote(path),
+            spool.path().display()
+        ));
+        return;
+    }
+    if let Err(e) = std::fs::remove_file(path) {
+        cli::info(format!(
+            "warning: stored {}, but cannot delete {}: {e}",
+            manifest.id,
+            quote(path)
+        ));
+    }
+}
+
+fn warn_if_not_create_only(backend: &dyn Backend) {
+    match backend.create_only() {
+        Ok(CreateOnly::Atomic) => {}
+        Ok(CreateOnly::CheckThenPut) => cli::info(format!(
+            "warning: {} ignores If-None-Match, so objects are protected from being \
+             overwritten by a check before each write only: two runs storing the same id at \
+             the same moment could overwrite each other",
+            backend.location()
+        )),
+        // The put that follows meets the same problem and reports it per record.
+        Err(_) => {}
+    }
 }

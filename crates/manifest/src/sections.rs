@@ -1,0 +1,236 @@
+//! The `restore` and `checks` sections, typed.
+//!
+//! Like `stats`, they travel as raw JSON in [`Manifest`] (a tool that does not read them
+//! passes them on unchanged); these types are how the tools that write and read them agree
+//! on their shape. Fields a tool adds beyond these are kept in `extra`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::fingerprint::{compare, Difference, Fingerprint, FingerprintError};
+use crate::record::Manifest;
+use crate::time::Timestamp;
+
+/// How a restore ended, as proven against the backup's fingerprint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestoreResult {
+    /// Restored, and what the database holds matches the fingerprint.
+    Ok,
+    /// Restored, but the database differs from the fingerprint (see `differences`).
+    Mismatch,
+    /// Restored, but nothing proves it: the manifest had no readable fingerprint.
+    Unverified,
+    /// The restore itself failed.
+    Failed,
+}
+
+impl RestoreResult {
+    /// As on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestoreResult::Ok => "ok",
+            RestoreResult::Mismatch => "mismatch",
+            RestoreResult::Unverified => "unverified",
+            RestoreResult::Failed => "failed",
+        }
+    }
+}
+
+/// What a restore tool did with one record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Restore {
+    /// Where it went: host, port, database / collection (never a secret).
+    pub target: Value,
+    /// When the restore started.
+    pub started_at: Timestamp,
+    /// When it ended, counts compared.
+    pub finished_at: Timestamp,
+    /// How long it took, in milliseconds (the RTO of this artifact).
+    pub duration_ms: u64,
+    /// How it ended.
+    pub result: RestoreResult,
+    /// Items of the fingerprint compared.
+    pub checked: usize,
+    /// Each item that differs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<Difference>,
+    /// Why the result is what it is, when that is not obvious (`unverified`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Warnings of the database's own restore tool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Tool-specific fields (`created`, the rollback copy, …).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The proof of one restore: the backup's fingerprint against what the target holds now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Proof {
+    /// `ok`, `mismatch` or `unverified`.
+    pub result: RestoreResult,
+    /// Items compared.
+    pub checked: usize,
+    /// Items that differ.
+    pub differences: Vec<Difference>,
+    /// Why it is unverified.
+    pub note: Option<String>,
+}
+
+impl Proof {
+    /// Compares `expected` (the manifest's fingerprint, or why it has none) with `actual`.
+    pub fn new(expected: Result<Fingerprint, FingerprintError>, actual: &Fingerprint) -> Proof {
+        match expected {
+            Ok(expected) => {
+                let c = compare(&expected, actual);
+                Proof {
+                    result: if c.matches() {
+                        RestoreResult::Ok
+                    } else {
+                        RestoreResult::Mismatch
+                    },
+                    checked: c.checked,
+                    differences: c.differences,
+                    note: None,
+                }
+            }
+            Err(why) => Proof {
+                result: RestoreResult::Unverified,
+                checked: 0,
+                differences: Vec::new(),
+                note: Some(why.to_string()),
+            },
+        }
+    }
+
+    /// The differences as one line: `rows of public.a: expected 3, found 2; …`.
+    pub fn summary(&self) -> String {
+        self.differences
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// The status of one integrity check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    /// Checked, and fine.
+    Pass,
+    /// Checked, and not fine.
+    Fail,
+    /// Not checked; `detail` says why (never counted as a pass).
+    Skip,
+}
+
+/// One integrity check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    /// What was checked: `health`, `fingerprint`, `orphans documents.user_id`…
+    pub name: String,
+    /// How it came out.
+    pub status: CheckStatus,
+    /// For people: the figures, or why it was skipped.
+    pub detail: String,
+    /// The figures, for machines.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub figures: Map<String, Value>,
+}
+
+/// What `integrity-check` found for one record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Checks {
+    /// `fail` if any check failed, else `pass` (skips do not make a pass).
+    pub result: CheckStatus,
+    /// When the checks ran.
+    pub checked_at: Timestamp,
+    /// Every check.
+    pub items: Vec<Check>,
+    /// Fields of newer versions.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Manifest {
+    /// The `restore` section, typed; `None` when there is none.
+    pub fn restore_section(&self) -> Option<Result<Restore, String>> {
+        let value = self.restore.as_ref()?;
+        Some(Restore::deserialize(value).map_err(|e| format!("invalid restore section: {e}")))
+    }
+
+    /// Sets the `restore` section.
+    pub fn set_restore(&mut self, restore: &Restore) {
+        self.restore = Some(serde_json::to_value(restore).expect("sections serialize"));
+    }
+
+    /// The `checks` section, typed; `None` when there is none.
+    pub fn checks_section(&self) -> Option<Result<Checks, String>> {
+        let value = self.checks.as_ref()?;
+        Some(Checks::deserialize(value).map_err(|e| format!("invalid checks section: {e}")))
+    }
+
+    /// Sets the `checks` section.
+    pub fn set_checks(&mut self, checks: &Checks) {
+        self.checks = Some(serde_json::to_value(checks).expect("sections serialize"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::PgStats;
+
+    fn pg(rows: u64) -> Fingerprint {
+        Fingerprint::Postgres(PgStats {
+            tables: [("public.a".to_string(), rows)].into(),
+            large_objects: 0,
+        })
+    }
+
+    #[test]
+    fn table_of_proofs() {
+        let cases = [
+            (Ok(pg(3)), pg(3), RestoreResult::Ok),
+            (Ok(pg(3)), pg(2), RestoreResult::Mismatch),
+            (
+                Err(FingerprintError::Missing),
+                pg(3),
+                RestoreResult::Unverified,
+            ),
+        ];
+        for (expected, actual, want) in cases {
+            let proof = Proof::new(expected, &actual);
+            assert_eq!(proof.result, want);
+            assert_eq!(proof.note.is_some(), want == RestoreResult::Unverified);
+        }
+        let proof = Proof::new(Ok(pg(3)), &pg(2));
+        assert_eq!(proof.summary(), "rows of public.a: expected 3, found 2");
+    }
+
+    #[test]
+    fn a_restore_section_round_trips_with_tool_fields() {
+        let at = Timestamp::parse("2025-01-30T02:00:00Z").unwrap();
+        let mut extra = Map::new();
+        extra.insert("created".into(), Value::Bool(true));
+        let section = Restore {
+            target: serde_json::json!({"database": "app"}),
+            started_at: at.clone(),
+            finished_at: at,
+            duration_ms: 1200,
+            result: RestoreResult::Unverified,
+            checked: 0,
+            differences: vec![],
+            note: Some("no stats".into()),
+            warnings: vec![],
+            extra,
+        };
+        let value = serde_json::to_value(&section).unwrap();
+        assert_eq!(value["result"], "unverified");
+        assert_eq!(value["created"], true);
+        assert_eq!(Restore::deserialize(&value).unwrap(), section);
+    }
+}

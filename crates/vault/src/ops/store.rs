@@ -1,0 +1,234 @@
+//! Storing a backup: the artifact, verified, then its sidecar — and finishing a store that
+//! was interrupted between the two.
+
+use std::io::BufReader;
+
+use manifest::time::Timestamp;
+use manifest::{Manifest, VaultRecord};
+use toolkit::cli::quote;
+use toolkit::progress::{Hidden, Progress};
+
+use crate::backend::Backend;
+use crate::error::{Error, ErrorKind, Result};
+use crate::key::ObjectKey;
+use crate::layout::{artifact_key, id_prefix, sidecar_key, SIDECAR_LIMIT};
+
+use super::hash_object;
+
+/// How `store` checks what it stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Verify {
+    /// Read the whole object back and compare size and SHA-256 (the default).
+    ReadBack,
+    /// Compare only the stored size (for slow links; the upload was still hashed as sent).
+    Size,
+}
+
+/// What [`store`] did.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    /// The manifest with its `vault` section.
+    pub manifest: Manifest,
+    /// The artifact was already in the vault (a store interrupted after the artifact and
+    /// before the sidecar); it was verified and only the sidecar was written.
+    pub resumed: bool,
+}
+
+/// Uploads the artifact `manifest` names, verifies it, writes the sidecar, and returns the
+/// manifest with its `vault` section. The local file is left alone (deleting it is the
+/// caller's decision, after this succeeded).
+///
+/// Refuses: a missing file or one that is not a regular file; a file whose size or SHA-256
+/// differs from the manifest (caught while streaming, before the object is created); an id
+/// the vault already holds; a manifest too large to be a sidecar. An artifact of this id
+/// that is stored, without a sidecar, with exactly the manifest's size and SHA-256 is the
+/// trace of an interrupted store: it is verified and the store is finished.
+pub fn store(
+    backend: &dyn Backend,
+    manifest: &Manifest,
+    verify: Verify,
+    progress: &dyn Progress,
+) -> Result<Stored> {
+    let artifact = manifest
+        .require_artifact()
+        .map_err(|m| Error::new(ErrorKind::InvalidInput, m))?;
+    let key = artifact_key(manifest)?;
+    let sidecar = sidecar_key(&key);
+    check_sidecar_size(manifest)?;
+
+    let resumed = match existing(backend, manifest, &key, &sidecar)? {
+        Existing::Nothing => {
+            let file = open_artifact(artifact)?;
+            let mut reader = BufReader::with_capacity(1 << 20, file);
+            let receipt = backend.put(
+                &key,
+                &mut reader,
+                artifact.bytes,
+                Some(&artifact.sha256),
+                progress,
+            )?;
+            progress.finish(); // the read-back below is not part of the transfer rate
+            verify_stored(backend, &key, receipt.bytes, receipt.sha256, verify)?;
+            false
+        }
+        Existing::ArtifactOnly => {
+            // Resuming: prove the stored object is this artifact before vouching for it.
+            let (bytes, sha256) = hash_object(backend, &key)?;
+            if (bytes, sha256) != (artifact.bytes, artifact.sha256) {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!(
+                        "the vault holds an object of id {} without a sidecar ({bytes} bytes, \
+                         SHA-256 {sha256}) that is not this artifact ({} bytes, {}): left by \
+                         another run or a failed one; it is not overwritten (vault-get \
+                         --orphans lists it)",
+                        manifest.id, artifact.bytes, artifact.sha256
+                    ),
+                )
+                .with_key(&key));
+            }
+            true
+        }
+    };
+
+    let mut out = manifest.clone();
+    out.vault = Some(VaultRecord {
+        url: backend.url_of(&key),
+        bytes: artifact.bytes,
+        sha256: artifact.sha256,
+        stored_at: Timestamp::now(),
+        extra: Default::default(),
+    });
+    let mut text = serde_json::to_vec_pretty(&out).expect("manifests serialize");
+    text.push(b'\n');
+    backend
+        .put(&sidecar, &mut &text[..], text.len() as u64, None, &Hidden)
+        .map_err(|e| {
+            e.append(&format!(
+                "; the artifact itself is stored and verified: run vault-put again with the \
+                 same manifest to finish ({} is not uploaded twice)",
+                manifest.id
+            ))
+        })?;
+    Ok(Stored {
+        manifest: out,
+        resumed,
+    })
+}
+
+enum Existing {
+    Nothing,
+    ArtifactOnly,
+}
+
+/// What the vault already holds of this id: one listing of the id's prefix sees every
+/// object of it, whatever its extension.
+fn existing(
+    backend: &dyn Backend,
+    manifest: &Manifest,
+    key: &ObjectKey,
+    sidecar: &ObjectKey,
+) -> Result<Existing> {
+    let objects = backend.list(&id_prefix(&manifest.id))?;
+    if objects.iter().any(|o| &o.key == sidecar) {
+        return Err(Error::new(
+            ErrorKind::AlreadyExists,
+            format!(
+                "{} is already in the vault; objects are never overwritten",
+                manifest.id
+            ),
+        )
+        .with_key(key));
+    }
+    if let Some(other) = objects.iter().find(|o| &o.key != key) {
+        return Err(Error::new(
+            ErrorKind::AlreadyExists,
+            format!(
+                "the vault already holds {} for id {}; one id is one backup, objects are never \
+                 overwritten",
+                other.key, manifest.id
+            ),
+        )
+        .with_key(key));
+    }
+    Ok(if objects.is_empty() {
+        Existing::Nothing
+    } else {
+        Existing::ArtifactOnly
+    })
+}
+
+/// The sidecar is the manifest plus a `vault` section: refuse before uploading anything
+/// if it would exceed what readers accept.
+fn check_sidecar_size(manifest: &Manifest) -> Result<()> {
+    let size = serde_json::to_vec_pretty(manifest)
+        .expect("manifests serialize")
+        .len() as u64;
+    // Room for the vault section (URL, sizes, digest, time).
+    if size + 4096 > SIDECAR_LIMIT {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "the manifest of {} is {size} bytes; a sidecar may be at most {} MiB, so it \
+                 could never be read back: nothing was stored",
+                manifest.id,
+                SIDECAR_LIMIT >> 20
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn verify_stored(
+    backend: &dyn Backend,
+    key: &ObjectKey,
+    sent: u64,
+    sent_sha: manifest::Sha256,
+    verify: Verify,
+) -> Result<()> {
+    let (stored, stored_sha) = match verify {
+        Verify::ReadBack => hash_object(backend, key)?,
+        Verify::Size => {
+            let info = backend.stat(key)?.ok_or_else(|| {
+                Error::new(ErrorKind::NotFound, "the object vanished after upload").with_key(key)
+            })?;
+            (info.size, sent_sha)
+        }
+    };
+    if (stored, stored_sha) != (sent, sent_sha) {
+        // Not deleted: on a server that ignores If-None-Match the object might not be ours.
+        // Without a sidecar it is no backup; the orphan sweep finds it.
+        return Err(Error::new(
+            ErrorKind::Integrity,
+            format!(
+                "the vault returned {stored} bytes with SHA-256 {stored_sha} for what was sent \
+                 as {sent} bytes with {sent_sha}; no sidecar was written, so it is not listed \
+                 as a backup"
+            ),
+        )
+        .with_key(key));
+    }
+    Ok(())
+}
+
+fn open_artifact(artifact: &manifest::Artifact) -> Result<std::fs::File> {
+    let path = &artifact.path;
+    let file = toolkit::fs::open_regular(path)
+        .map_err(|e| Error::io(format!("cannot open the spool file {}", quote(path)), e))?;
+    let size = file
+        .metadata()
+        .map_err(|e| Error::io(format!("cannot stat {}", quote(path)), e))?
+        .len();
+    if size != artifact.bytes {
+        return Err(Error::new(
+            ErrorKind::Integrity,
+            format!(
+                "the spool file {} has {size} bytes but the manifest says {}: it is truncated \
+                 or was changed; nothing was uploaded",
+                quote(path),
+                artifact.bytes
+            ),
+        ));
+    }
+    Ok(file)
+}
