@@ -57,11 +57,35 @@ fn backup_manifest_describes_the_dump_exactly() {
     );
 }
 
+/// The databases of other `--all` tests, by name prefix. testkit revokes CONNECT from
+/// PUBLIC on every test database, so under another role each would be a failed manifest
+/// (never a silent omission); each `--all` test excludes the others' and every plain
+/// scenario database (`sv_*`), and then knows exactly what it must see.
+const ALL_TEST_PREFIXES: [&str; 2] = ["allsv_", "unreachsv_"];
+
+fn all_excluding_other_tests(prefix: &str) -> Vec<String> {
+    let mut args = vec![
+        "--all".to_owned(),
+        "--exclude-database".into(),
+        "sv_*".into(),
+    ];
+    for other in ALL_TEST_PREFIXES.iter().filter(|p| **p != prefix) {
+        args.extend(["--exclude-database".to_owned(), format!("{other}*")]);
+    }
+    args
+}
+
+fn database_of(m: &manifest::Manifest) -> String {
+    m.source.as_ref().unwrap()["database"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[test]
 fn all_dumps_every_database_the_role_can_reach() {
     let s = Scenario::new();
     let role = s.create_role("owner");
-    // Other tests' databases all start with sv_ and come and go: excluded by pattern.
     let (a, b) = (
         format!("all{}", s.db_name("a")),
         format!("all{}", s.db_name("b")),
@@ -73,36 +97,97 @@ fn all_dumps_every_database_the_role_can_reach() {
     s.sql(&a, &format!("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2); ALTER TABLE t OWNER TO \"{role}\""));
     let out = s
         .cmd(&bin("dump-pg"))
-        .args(["--all", "--username", &role, "--exclude-database", "sv_*"])
+        .args(all_excluding_other_tests("allsv_"))
+        .args(["--username", &role])
         .run();
     out.succeeds();
     let manifests = out.manifests();
-    let names: Vec<_> = manifests
-        .iter()
-        .map(|m| {
-            m.source.as_ref().unwrap()["database"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    assert!(names.contains(&a) && names.contains(&b), "{names:?}");
-    assert!(
-        !names
-            .iter()
-            .any(|n| n.starts_with("template") || n.starts_with("sv_")),
-        "{names:?}"
-    );
+    let names: Vec<_> = manifests.iter().map(database_of).collect();
+    // In name order; postgres: PUBLIC may connect to it; templates are never listed.
+    assert_eq!(names, [a.clone(), b.clone(), "postgres".to_owned()]);
     let run = manifests[0].run.clone();
     assert!(
         manifests.iter().all(|m| m.is_ok() && m.run == run),
         "one run, all ok"
     );
-    let ma = manifests
-        .iter()
-        .find(|m| m.source.as_ref().unwrap()["database"] == a.as_str())
-        .unwrap();
+    let ma = manifests.iter().find(|m| database_of(m) == a).unwrap();
     assert_eq!(ma.stats.as_ref().unwrap()["tables"]["public.t"], 2);
+}
+
+#[test]
+fn all_reports_each_database_it_cannot_connect_to_as_a_failed_manifest() {
+    let s = Scenario::new();
+    let role = s.create_role("lister");
+    let [reachable, no_privilege, no_connections] = ["ok", "noprivilege", "noconnections"]
+        .map(|suffix| format!("unreach{}", s.db_name(suffix)));
+    for db in [&reachable, &no_privilege, &no_connections] {
+        s.create_db(db);
+    }
+    for db in [&reachable, &no_connections] {
+        s.sql(
+            "postgres",
+            &format!("GRANT CONNECT ON DATABASE \"{db}\" TO \"{role}\""),
+        );
+    }
+    s.sql(
+        "postgres",
+        &format!("ALTER DATABASE \"{no_connections}\" ALLOW_CONNECTIONS false"),
+    );
+    let out = s
+        .cmd(&bin("dump-pg"))
+        .args(all_excluding_other_tests("unreachsv_"))
+        .args([
+            "--exclude-database",
+            "postgres",
+            "--username",
+            &role,
+            "--run",
+            "r1",
+        ])
+        .run();
+    out.fails_with(1);
+    let manifests = out.manifests();
+    let got: Vec<_> = manifests
+        .iter()
+        .map(|m| {
+            (
+                database_of(m),
+                m.status,
+                m.error.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    // (database, status, part of the error): every database is accounted for.
+    let want = [
+        (
+            &no_connections,
+            Status::Failed,
+            "does not allow connections",
+        ),
+        (
+            &no_privilege,
+            Status::Failed,
+            &*format!("role {role} has no CONNECT privilege on database {no_privilege}"),
+        ),
+        (&reachable, Status::Ok, ""),
+    ];
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for ((db, status, error), (want_db, want_status, want_error)) in got.iter().zip(want) {
+        assert_eq!((db, *status), (want_db, want_status), "{got:?}");
+        assert!(error.contains(want_error), "{db}: {error}");
+    }
+    for m in manifests.iter().filter(|m| !m.is_ok()) {
+        assert_eq!(m.run.as_deref(), Some("r1"));
+        assert!(m.artifact.is_none());
+        assert!(
+            m.id.starts_with(&format!("postgres_{}_", database_of(m))),
+            "{}",
+            m.id
+        );
+    }
+    out.stderr_contains(&format!(
+        "backup of {no_privilege} failed: role {role} has no CONNECT privilege"
+    ));
 }
 
 #[test]
@@ -155,13 +240,12 @@ fn no_database_named_is_a_usage_error() {
         .stderr_contains("--dbname");
 }
 
-#[test]
-fn the_password_reaches_pg_dump_only_through_its_environment() {
-    let s = Scenario::new();
-    small_db(&s);
-    // A pg_dump that records its argv and whether PGPASSWORD arrived, then runs the real one.
+/// A directory with a `pg_dump` that records its argv (`pg_dump.argv`, one argument a
+/// line) and its environment (`pg_dump.env`, `env` output), then runs the real one: for
+/// `--pg-bindir`, to see exactly what dump-pg handed it.
+fn recording_pg_dump(s: &Scenario) -> std::path::PathBuf {
     let bindir = s.path().join("pgbin");
-    std::fs::create_dir(&bindir).unwrap();
+    std::fs::create_dir_all(&bindir).unwrap();
     let real = String::from_utf8(
         std::process::Command::new("sh")
             .args(["-c", "command -v pg_dump"])
@@ -173,10 +257,33 @@ fn the_password_reaches_pg_dump_only_through_its_environment() {
     let wrapper = bindir.join("pg_dump");
     std::fs::write(
         &wrapper,
-        format!("#!/bin/sh\necho \"$@\" > \"$0.argv\"\necho \"$PGPASSWORD\" > \"$0.env\"\nexec {} \"$@\"\n", real.trim()),
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$0.argv\"\nenv > \"$0.env\"\nexec {} \"$@\"\n",
+            real.trim()
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bindir
+}
+
+/// What the recording pg_dump saw: (argv, environment variable → value).
+fn recorded(bindir: &std::path::Path) -> (String, std::collections::BTreeMap<String, String>) {
+    let argv = std::fs::read_to_string(bindir.join("pg_dump.argv")).unwrap();
+    let env = std::fs::read_to_string(bindir.join("pg_dump.env"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    (argv, env)
+}
+
+#[test]
+fn the_password_reaches_pg_dump_only_through_its_environment() {
+    let s = Scenario::new();
+    small_db(&s);
+    let bindir = recording_pg_dump(&s);
     let secret = "s3cret-Pa55word";
     let out = s
         .cmd(&bin("dump-pg"))
@@ -184,17 +291,12 @@ fn the_password_reaches_pg_dump_only_through_its_environment() {
         .args(["--dbname", s.db(), "--pg-bindir", bindir.to_str().unwrap()])
         .run();
     out.succeeds();
-    let argv = std::fs::read_to_string(bindir.join("pg_dump.argv")).unwrap();
+    let (argv, env) = recorded(&bindir);
     assert!(
         argv.contains("--format=custom") && !argv.contains(secret),
         "{argv}"
     );
-    assert_eq!(
-        std::fs::read_to_string(bindir.join("pg_dump.env"))
-            .unwrap()
-            .trim(),
-        secret
-    );
+    assert_eq!(env["PGPASSWORD"], secret);
     assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
 }
 

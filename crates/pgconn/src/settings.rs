@@ -527,6 +527,8 @@ impl Settings {
 /// `PGPASSWORD`, ...) come from the environment, or from a connection string given as
 /// the database name; secrets never come from a flag, so never from argv or `ps`.
 #[derive(Clone, Debug, Default, clap::Args)]
+// A tool may flatten these into its own `PgArgs`: a group id of our own avoids clashes.
+#[group(id = "pgconn")]
 pub struct PgArgs {
     /// Server host name or address, or the directory of its Unix socket; a comma-separated list is tried in order [default: /var/run/postgresql if present, else localhost].
     #[arg(long, env = "PGHOST", value_name = "HOST")]

@@ -9,38 +9,88 @@ use toolkit::child::stream_stdout;
 use toolkit::progress::Progress;
 use toolkit::spool::SpoolFile;
 
-use crate::conn::PgArgs;
+use crate::conn::Pg;
 use crate::error::Error;
 use crate::stats::{collect, PgStats};
 
 /// The `artifact.format` of a PostgreSQL dump.
 pub const FORMAT: &str = "pg_dump/custom";
 
-/// Non-template databases that accept connections, that this role may connect to, and
-/// whose names match none of the `exclude` patterns (`*` any run of characters, `?` one).
+/// A database `--all` is to back up, and why it cannot be when it cannot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// The database name.
+    pub name: String,
+    /// Why this role cannot connect to it, if it cannot: it is reported as a failed
+    /// backup, never left out silently.
+    pub unreachable: Option<String>,
+}
+
+/// Every non-template database whose name matches none of the `exclude` patterns (`*`
+/// any run of characters, `?` one), in name order, each with the reason this role cannot
+/// connect to it, if any (no CONNECT privilege; the database does not allow
+/// connections). A backup of "everything" that skipped a database without a word would
+/// look complete and not be.
 pub fn list_databases(
-    pg: &PgArgs,
+    pg: &Pg,
     maintenance_db: &str,
     exclude: &[String],
-) -> Result<Vec<String>, Error> {
+) -> Result<Vec<Listed>, Error> {
     let mut client = pg.connect(maintenance_db)?;
     let patterns: Vec<String> = exclude.iter().map(|p| glob_to_like(p)).collect();
     let rows = client
         .query(
-            "SELECT datname FROM pg_database
-             WHERE NOT datistemplate AND datallowconn
-               AND has_database_privilege(datname, 'CONNECT')
-               AND NOT datname LIKE ANY($1)
+            "SELECT datname, datallowconn, has_database_privilege(datname, 'CONNECT'),
+                    current_user::text
+             FROM pg_database
+             WHERE NOT datistemplate AND NOT datname LIKE ANY($1)
              ORDER BY 1",
             &[&patterns],
         )
         .map_err(Error::query("cannot list databases"))?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let (name, allows, may): (String, bool, bool) = (row.get(0), row.get(1), row.get(2));
+            let role: String = row.get(3);
+            let unreachable = match (allows, may) {
+                (false, _) => Some(format!(
+                    "database {name} does not allow connections (datallowconn is false), so it \
+                     cannot be dumped; exclude it with --exclude-database, or ALTER DATABASE … \
+                     ALLOW_CONNECTIONS true"
+                )),
+                (true, false) => Some(format!(
+                    "role {role} has no CONNECT privilege on database {name}, so it cannot be \
+                     dumped; GRANT CONNECT ON DATABASE … TO {role}, or exclude it with \
+                     --exclude-database"
+                )),
+                (true, true) => None,
+            };
+            Listed { name, unreachable }
+        })
+        .collect())
 }
 
 /// Whether `database` exists (still: `--all` runs take a while, databases come and go).
-pub fn database_exists(pg: &PgArgs, maintenance_db: &str, database: &str) -> Result<bool, Error> {
+pub fn database_exists(pg: &Pg, maintenance_db: &str, database: &str) -> Result<bool, Error> {
     crate::conn::database_exists(&mut pg.connect(maintenance_db)?, database)
+}
+
+/// The failed manifest of a database that could not be backed up at all (see
+/// [`list_databases`]): the same id, run and source a backup would have had.
+pub fn failed_database(pg: &Pg, database: &str, run: &str, why: &str) -> Manifest {
+    let mut manifest = new_manifest(pg, database, run);
+    manifest.fail(why);
+    manifest
+}
+
+fn new_manifest(pg: &Pg, database: &str, run: &str) -> Manifest {
+    let created_at = Timestamp::now();
+    let id = Manifest::make_id(Kind::Postgres, database, &created_at);
+    let mut manifest = Manifest::new(id, Kind::Postgres, created_at);
+    manifest.run = Some(run.to_owned());
+    manifest.source = Some(pg.to_json(database));
+    manifest
 }
 
 /// A shell-style pattern as a LIKE pattern (`\` escapes LIKE's own `%` and `_`).
@@ -63,17 +113,13 @@ fn glob_to_like(glob: &str) -> String {
 /// Dumps `database` into `spool_dir` and returns its manifest: `ok` with `artifact`,
 /// `source` and `stats`, or `failed` with the reason (nothing is left in the spool then).
 pub fn dump_database(
-    pg: &PgArgs,
+    pg: &Pg,
     database: &str,
     run: &str,
     spool_dir: &Path,
     progress: &dyn Progress,
 ) -> Manifest {
-    let created_at = Timestamp::now();
-    let id = Manifest::make_id(Kind::Postgres, database, &created_at);
-    let mut manifest = Manifest::new(id, Kind::Postgres, created_at);
-    manifest.run = Some(run.to_owned());
-    manifest.source = Some(pg.to_json(database));
+    let mut manifest = new_manifest(pg, database, run);
     if let Err(e) = dump_into(pg, database, spool_dir, progress, &mut manifest) {
         manifest.fail(e);
     }
@@ -82,7 +128,7 @@ pub fn dump_database(
 }
 
 fn dump_into(
-    pg: &PgArgs,
+    pg: &Pg,
     database: &str,
     spool_dir: &Path,
     progress: &dyn Progress,
@@ -144,7 +190,7 @@ fn dump_into(
 }
 
 /// Exact row counts in the exported `snapshot`, on a connection of their own.
-fn count_in_snapshot(pg: &PgArgs, database: &str, snapshot: &str) -> Result<PgStats, Error> {
+fn count_in_snapshot(pg: &Pg, database: &str, snapshot: &str) -> Result<PgStats, Error> {
     let mut client = pg.connect(database)?;
     let mut tx = snapshot_transaction(&mut client)?;
     // Snapshot ids are generated by the server (hex and dashes), safe to inline.

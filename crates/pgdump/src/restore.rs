@@ -8,7 +8,7 @@ use manifest::time::Timestamp;
 use manifest::{Kind, Manifest, Status};
 use serde_json::{json, Value};
 
-use crate::conn::{database_exists, dbname_conninfo, quote_ident, PgArgs};
+use crate::conn::{database_exists, dbname_conninfo, quote_ident, Pg};
 use crate::error::Error;
 use crate::stats::{collect, PgStats};
 
@@ -32,11 +32,7 @@ pub struct RestoreOptions {
 /// PostgreSQL, file missing or checksum wrong, target exists without `clean`, target
 /// missing without `create`. A restore that ran but whose counts differ returns `Ok` with
 /// `status: failed` and the differing tables in `restore`.
-pub fn restore(
-    pg: &PgArgs,
-    manifest: &Manifest,
-    options: &RestoreOptions,
-) -> Result<Manifest, Error> {
+pub fn restore(pg: &Pg, manifest: &Manifest, options: &RestoreOptions) -> Result<Manifest, Error> {
     let refuse = |why: String| {
         Err(Error::Refused(format!(
             "refusing to restore {}: {why}",
