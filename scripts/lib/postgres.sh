@@ -167,6 +167,7 @@ EOF
   # address of the server that its certificate does not name.
   export STACKVAULT_TEST_PGSSLROOTCERT=$dir/ssl/ca.crt STACKVAULT_TEST_PGSSLWRONGCA=$dir/ssl/wrong-ca.crt
   export STACKVAULT_TEST_PGSSLCERT=$dir/ssl/client.crt STACKVAULT_TEST_PGSSLKEY=$dir/ssl/client.key
+  export STACKVAULT_TEST_PGSSLCERTUSER=stackvault_cert
   export STACKVAULT_TEST_PGSSLUSER=stackvault_ssl STACKVAULT_TEST_PGSSLPASSWORD=$PG_SSL_PASSWORD
   export STACKVAULT_TEST_PGHOST_NOT_IN_CERT=127.0.0.2
 }

@@ -480,3 +480,247 @@ fn passwords_work_from_pgpassword_and_pgpass_and_their_absence_is_clear() {
     assert_eq!(without.manifest().status, Status::Failed);
     s.sql("postgres", &format!("DROP OWNED BY {PW_ROLE} CASCADE"));
 }
+
+/// `small_db`, readable by the TLS-only role and the client-certificate role.
+fn tls_db(s: &Scenario) {
+    small_db(s);
+    let tls = &s.pg.tls;
+    let roles = format!("{}, {}", tls.user, tls.cert_user);
+    s.sql(
+        "postgres",
+        &format!("GRANT CONNECT ON DATABASE \"{}\" TO {roles}", s.db()),
+    );
+    s.sql(
+        s.db(),
+        &format!(
+            "GRANT USAGE ON SCHEMA other TO {roles};
+             GRANT SELECT ON ALL TABLES IN SCHEMA public, other TO {roles}"
+        ),
+    );
+}
+
+/// Environment variables, in order.
+type Vars<'a> = Vec<(&'a str, &'a str)>;
+
+/// dump-pg with only these libpq variables set over the scenario's defaults, an empty
+/// home (no ~/.postgresql, no ~/.pgpass) and a spool of its own.
+fn dump_pg_with(s: &Scenario, spool: &str, envs: &[(&str, &str)]) -> testkit::TestCommand {
+    let mut cmd = s
+        .cmd(&bin("dump-pg"))
+        .env("HOME", s.path())
+        .env("STACKVAULT_SPOOL", s.path().join(spool));
+    for var in [
+        "PGSSLMODE",
+        "PGSSLROOTCERT",
+        "PGSSLCERT",
+        "PGSSLKEY",
+        "PGPASSFILE",
+    ] {
+        cmd = cmd.env_remove(var);
+    }
+    for (k, v) in envs {
+        cmd = cmd.env(k, v);
+    }
+    cmd
+}
+
+#[test]
+fn backs_up_over_tls_as_roles_that_may_only_log_in_with_tls() {
+    let s = Scenario::new();
+    tls_db(&s);
+    let tls = s.pg.tls.clone();
+    let root = tls.root_cert.to_str().unwrap();
+    let (cert, key) = (
+        tls.client_cert.to_str().unwrap(),
+        tls.client_key.to_str().unwrap(),
+    );
+    // (sslmode, user, more libpq variables). Both roles are refused without TLS, so a
+    // backup proves that dump-pg's connections and pg_dump's both used it.
+    #[rustfmt::skip]
+    let cases: [(&str, &str, Vars); 3] = [
+        ("require", &tls.user, vec![("PGPASSWORD", &tls.password)]),
+        ("verify-full", &tls.user, vec![("PGPASSWORD", &tls.password), ("PGSSLROOTCERT", root)]),
+        ("verify-full", &tls.cert_user, vec![("PGSSLROOTCERT", root), ("PGSSLCERT", cert), ("PGSSLKEY", key)]),
+    ];
+    let bindir = recording_pg_dump(&s);
+    for (i, (mode, user, more)) in cases.iter().enumerate() {
+        let mut envs = vec![
+            ("PGHOST", "127.0.0.1"),
+            ("PGUSER", *user),
+            ("PGSSLMODE", *mode),
+        ];
+        envs.extend(more.iter().copied());
+        let out = dump_pg_with(&s, &format!("spool{i}"), &envs)
+            .args(["--dbname", s.db(), "--pg-bindir", bindir.to_str().unwrap()])
+            .run();
+        out.succeeds();
+        let m = out.manifest();
+        assert_eq!(
+            m.stats.as_ref().unwrap()["tables"]["public.items"],
+            123,
+            "{mode} {user}"
+        );
+        let source = m.source.as_ref().unwrap();
+        assert_eq!(
+            (&source["host"], &source["sslmode"]),
+            (&"127.0.0.1".into(), &(*mode).into())
+        );
+        let (_, env) = recorded(&bindir);
+        for (k, v) in &envs {
+            assert_eq!(
+                env.get(*k).map(String::as_str),
+                Some(*v),
+                "pg_dump's {k} ({mode} {user})"
+            );
+        }
+    }
+}
+
+#[test]
+fn tls_failures_are_failed_manifests_with_one_clear_line() {
+    let s = Scenario::new();
+    tls_db(&s);
+    let tls = s.pg.tls.clone();
+    let (good, wrong) = (
+        tls.root_cert.to_str().unwrap(),
+        tls.wrong_ca.to_str().unwrap(),
+    );
+    let not_signed = format!("the server's certificate is not signed by a CA in {wrong}");
+    // (host, sslmode, root certificate, part of the error)
+    #[rustfmt::skip]
+    let cases = [
+        (&*tls.host_not_in_cert, "verify-full", good, "certificate not valid for name \"127.0.0.2\""),
+        ("127.0.0.1", "verify-full", wrong, &*not_signed),
+        ("127.0.0.1", "disable", good, "pg_hba.conf rejects connection for host \"127.0.0.1\", user \"stackvault_ssl\""),
+    ];
+    for (i, (host, mode, root, part)) in cases.into_iter().enumerate() {
+        let envs = [
+            ("PGHOST", host),
+            ("PGUSER", &*tls.user),
+            ("PGPASSWORD", &*tls.password),
+            ("PGSSLMODE", mode),
+            ("PGSSLROOTCERT", root),
+        ];
+        let out = dump_pg_with(&s, &format!("spool{i}"), &envs)
+            .args(["--dbname", s.db()])
+            .run();
+        out.fails_with(1).stderr_contains(part);
+        let m = out.manifest();
+        let error = m.error.unwrap();
+        assert_eq!(m.status, Status::Failed);
+        assert!(
+            error.contains(part) && !error.contains('\n'),
+            "{mode}: {error}"
+        );
+        assert!(
+            error.contains(&format!("{host}:{}/{}", s.pg.port, s.db())),
+            "{error}"
+        );
+        assert!(!out.stderr.contains(&tls.password) && !out.stdout.contains(&tls.password));
+    }
+}
+
+#[test]
+fn a_connection_string_with_a_password_works_and_the_password_goes_nowhere() {
+    let s = Scenario::new();
+    tls_db(&s);
+    let tls = s.pg.tls.clone();
+    let (pw, port, db) = (&tls.password, s.pg.port, s.db());
+    let root = tls.root_cert.to_str().unwrap();
+    // The scenario's environment points at the socket as the superuser: everything
+    // here comes from the string. (string, sslmode it names)
+    #[rustfmt::skip]
+    let cases = [
+        (format!("postgresql://{}:{pw}@127.0.0.1:{port}/{db}?sslmode=require", tls.user), "require"),
+        (format!("host=127.0.0.1 port={port} user={} password='{pw}' dbname={db} sslmode=verify-full sslrootcert={root}", tls.user), "verify-full"),
+    ];
+    let bindir = recording_pg_dump(&s);
+    for (i, (conninfo, mode)) in cases.iter().enumerate() {
+        let out = dump_pg_with(&s, &format!("spool{i}"), &[])
+            .args([
+                "--dbname",
+                conninfo,
+                "--pg-bindir",
+                bindir.to_str().unwrap(),
+            ])
+            .run();
+        out.succeeds();
+        let m = out.manifest();
+        assert!(m.id.starts_with(&format!("postgres_{db}_")), "{}", m.id);
+        let mut source = m.source.clone().unwrap();
+        source.as_object_mut().unwrap().remove("server_version");
+        assert_eq!(
+            source,
+            serde_json::json!({"host": "127.0.0.1", "port": port, "database": db, "sslmode": mode})
+        );
+        let (argv, env) = recorded(&bindir);
+        for (k, v) in [
+            ("PGPASSWORD", pw.as_str()),
+            ("PGHOST", "127.0.0.1"),
+            ("PGUSER", &tls.user),
+            ("PGDATABASE", db),
+            ("PGSSLMODE", mode),
+        ] {
+            assert_eq!(env.get(k).map(String::as_str), Some(v), "pg_dump's {k}");
+        }
+        for text in [&out.stdout, &out.stderr, &argv] {
+            assert!(!text.contains(pw.as_str()), "the password leaked: {text}");
+        }
+        assert!(
+            !argv.contains("127.0.0.1") && !argv.contains(db),
+            "pg_dump's argv: {argv}"
+        );
+    }
+
+    // Failures say what failed, still without the password: a database that does not
+    // exist (a failed manifest), a port that is no number (bad settings: exit 2).
+    let missing = format!(
+        "postgresql://{}:{pw}@127.0.0.1:{port}/no_such_db?sslmode=require",
+        tls.user
+    );
+    let out = dump_pg_with(&s, "spool-missing", &[])
+        .args(["--dbname", &missing])
+        .run();
+    out.fails_with(1)
+        .stderr_contains("database \"no_such_db\" does not exist");
+    assert!(out.manifest().id.starts_with("postgres_no_such_db_"));
+    let bad_port = format!("postgresql://{}:{pw}@127.0.0.1:x{port}/{db}", tls.user);
+    let bad = dump_pg_with(&s, "spool-bad", &[])
+        .args(["--dbname", &bad_port])
+        .run();
+    bad.fails_with(2).stderr_contains("invalid port number");
+    for out in [&out, &bad] {
+        assert!(
+            !out.stdout.contains(pw.as_str()) && !out.stderr.contains(pw.as_str()),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn all_takes_its_connection_from_a_uri_in_pgdatabase() {
+    let s = Scenario::new();
+    let tls = s.pg.tls.clone();
+    // PGHOST points at the socket, where this role is refused: the URI's host, user,
+    // password and sslmode must win; its database name is not used by --all.
+    let uri = format!(
+        "postgresql://{}:{}@127.0.0.1:{}/ignored?sslmode=require",
+        tls.user, tls.password, s.pg.port
+    );
+    let out = dump_pg_with(&s, "spool", &[("PGDATABASE", &uri)])
+        .args(all_excluding_other_tests(""))
+        .run();
+    out.succeeds();
+    let manifests = out.manifests();
+    assert_eq!(
+        manifests.iter().map(database_of).collect::<Vec<_>>(),
+        ["postgres"]
+    );
+    let source = manifests[0].source.as_ref().unwrap();
+    assert_eq!(
+        (&source["host"], &source["sslmode"]),
+        (&"127.0.0.1".into(), &"require".into())
+    );
+    assert!(!out.stdout.contains(&tls.password) && !out.stderr.contains(&tls.password));
+}

@@ -262,8 +262,12 @@ impl Builder {
     /// Fills what is still unset from libpq's environment variables (`PGHOST`, `PGPORT`,
     /// `PGUSER`, `PGDATABASE`, `PGPASSWORD`, `PGPASSFILE`, `PGSSLMODE`, `PGSSLROOTCERT`,
     /// `PGSSLCERT`, `PGSSLKEY`, `PGCONNECT_TIMEOUT`, `PGAPPNAME`, `PGOPTIONS`) and takes
-    /// `HOME` for libpq's default file locations. `PGDATABASE` may be a connection
-    /// string; its keywords also only fill what is unset.
+    /// `HOME` for libpq's default file locations.
+    ///
+    /// `PGDATABASE` may be a connection string (libpq itself would take it as a plain
+    /// name; stackvault expands it as it expands `--dbname`, which falls back to it):
+    /// its keywords fill what is unset before the other variables do, so they beat
+    /// `PGHOST` and the like, as they do when it reaches a tool as `--dbname`.
     pub fn env(self) -> Self {
         self.env_with(|name| std::env::var(name).ok())
     }
@@ -279,16 +283,16 @@ impl Builder {
                 ));
             }
         }
-        for (keyword, var) in KEYWORDS {
-            if let Some(value) = var.and_then(&lookup).filter(|v| !v.is_empty()) {
-                self.put(keyword, value, false);
-            }
-        }
         if let Some(db) = lookup("PGDATABASE").filter(|v| !v.is_empty()) {
             if conninfo::is_conninfo(&db) {
                 self.apply_conninfo(&db, false);
             } else {
                 self.put("dbname", db, false);
+            }
+        }
+        for (keyword, var) in KEYWORDS {
+            if let Some(value) = var.and_then(&lookup).filter(|v| !v.is_empty()) {
+                self.put(keyword, value, false);
             }
         }
         if let Some(home) = lookup("HOME").filter(|v| !v.is_empty()) {
@@ -646,8 +650,8 @@ mod tests {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("PGHOST", "h"), ("PGUSER", "u")], "h 5432 u u - prefer 15"),
             (&[("PGHOST", "h"), ("PGUSER", "u"), ("PGDATABASE", "app")], "h 5432 u app - prefer 15"),
-            // PGDATABASE as a connection string fills in, but does not override, PGHOST.
-            (&[("PGHOST", "h"), ("PGUSER", "u"), ("PGDATABASE", "postgresql://other:9/app?sslmode=disable")], "h 9 u app - disable 15"),
+            // PGDATABASE as a connection string beats PGHOST and PGSSLMODE, as --dbname does.
+            (&[("PGHOST", "h"), ("PGUSER", "u"), ("PGSSLMODE", "require"), ("PGDATABASE", "postgresql://other:9/app?sslmode=disable")], "other 9 u app - disable 15"),
             (&[("PGHOST", "h"), ("PGUSER", "u"), ("PGREQUIRESSL", "1")], "h 5432 u u - require 15"),
             (&[("PGHOST", "h"), ("PGUSER", "u"), ("PGREQUIRESSL", "1"), ("PGSSLMODE", "allow")], "h 5432 u u - allow 15"),
             (&[("PGHOST", ""), ("PGPORT", ""), ("PGUSER", "u")], &format!("{} 5432 u u - prefer 15", Host::default_host())),

@@ -65,7 +65,9 @@ pub struct PgTls {
     pub password: String,
     /// An address of the server that its certificate does not name.
     pub host_not_in_cert: String,
-    /// A client certificate for role `stackvault_cert` (which logs in with nothing else).
+    /// A role that logs in over TLS with [`PgTls::client_cert`] and nothing else.
+    pub cert_user: String,
+    /// A client certificate for [`PgTls::cert_user`], signed by [`PgTls::root_cert`].
     pub client_cert: PathBuf,
     /// Its key.
     pub client_key: PathBuf,
@@ -86,6 +88,7 @@ impl PgServer {
                 user: required("STACKVAULT_TEST_PGSSLUSER"),
                 password: required("STACKVAULT_TEST_PGSSLPASSWORD"),
                 host_not_in_cert: required("STACKVAULT_TEST_PGHOST_NOT_IN_CERT"),
+                cert_user: required("STACKVAULT_TEST_PGSSLCERTUSER"),
                 client_cert: required("STACKVAULT_TEST_PGSSLCERT").into(),
                 client_key: required("STACKVAULT_TEST_PGSSLKEY").into(),
             },

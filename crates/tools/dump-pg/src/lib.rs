@@ -67,7 +67,6 @@ struct BackupArgs {
         short = 'd',
         env = "PGDATABASE",
         value_name = "NAME|URI",
-        conflicts_with = "all",
         // The value may hold a password: never show it in --help.
         hide_env_values = true
     )]
@@ -132,7 +131,19 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
     let cli = Cli::from_arg_matches(matches)?;
     match cli.command {
         Some(Sub::Restore(args)) => restore(args),
-        None => backup(cli.backup),
+        None => {
+            // clap counts PGDATABASE as given, so a conflict declared to clap would refuse
+            // --all wherever PGDATABASE is set; only the flag itself conflicts.
+            let flag =
+                matches.value_source("dbname") == Some(clap::parser::ValueSource::CommandLine);
+            if cli.backup.all && flag {
+                anyhow::bail!(
+                    "--dbname and --all exclude each other (with --all, PGDATABASE may hold the \
+                     connection settings, as a URI, and its database name is ignored)"
+                );
+            }
+            backup(cli.backup)
+        }
     }
 }
 
@@ -142,7 +153,9 @@ fn backup(args: BackupArgs) -> anyhow::Result<()> {
         anyhow::bail!("no database named: pass --dbname NAME (or set PGDATABASE), or --all");
     }
     // Only the database name of a URI is used from here on (ids, manifests, messages).
-    let pg = args.pg.resolve(if args.all { None } else { dbname })?;
+    // With --all, a URI in PGDATABASE still supplies the connection settings (as
+    // pg_dumpall's --dbname does), and its database name is not used.
+    let pg = args.pg.resolve(dbname)?;
     let databases = if args.all {
         pgdump::dump::list_databases(&pg, &args.maintenance_db, &args.exclude_database)?
     } else {
