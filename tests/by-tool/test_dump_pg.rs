@@ -57,11 +57,35 @@ fn backup_manifest_describes_the_dump_exactly() {
     );
 }
 
+/// The databases of other `--all` tests, by name prefix. testkit revokes CONNECT from
+/// PUBLIC on every test database, so under another role each would be a failed manifest
+/// (never a silent omission); each `--all` test excludes the others' and every plain
+/// scenario database (`sv_*`), and then knows exactly what it must see.
+const ALL_TEST_PREFIXES: [&str; 2] = ["allsv_", "unreachsv_"];
+
+fn all_excluding_other_tests(prefix: &str) -> Vec<String> {
+    let mut args = vec![
+        "--all".to_owned(),
+        "--exclude-database".into(),
+        "sv_*".into(),
+    ];
+    for other in ALL_TEST_PREFIXES.iter().filter(|p| **p != prefix) {
+        args.extend(["--exclude-database".to_owned(), format!("{other}*")]);
+    }
+    args
+}
+
+fn database_of(m: &manifest::Manifest) -> String {
+    m.source.as_ref().unwrap()["database"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[test]
 fn all_dumps_every_database_the_role_can_reach() {
     let s = Scenario::new();
     let role = s.create_role("owner");
-    // Other tests' databases all start with sv_ and come and go: excluded by pattern.
     let (a, b) = (
         format!("all{}", s.db_name("a")),
         format!("all{}", s.db_name("b")),
@@ -73,36 +97,97 @@ fn all_dumps_every_database_the_role_can_reach() {
     s.sql(&a, &format!("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2); ALTER TABLE t OWNER TO \"{role}\""));
     let out = s
         .cmd(&bin("dump-pg"))
-        .args(["--all", "--username", &role, "--exclude-database", "sv_*"])
+        .args(all_excluding_other_tests("allsv_"))
+        .args(["--username", &role])
         .run();
     out.succeeds();
     let manifests = out.manifests();
-    let names: Vec<_> = manifests
-        .iter()
-        .map(|m| {
-            m.source.as_ref().unwrap()["database"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    assert!(names.contains(&a) && names.contains(&b), "{names:?}");
-    assert!(
-        !names
-            .iter()
-            .any(|n| n.starts_with("template") || n.starts_with("sv_")),
-        "{names:?}"
-    );
+    let names: Vec<_> = manifests.iter().map(database_of).collect();
+    // In name order; postgres: PUBLIC may connect to it; templates are never listed.
+    assert_eq!(names, [a.clone(), b.clone(), "postgres".to_owned()]);
     let run = manifests[0].run.clone();
     assert!(
         manifests.iter().all(|m| m.is_ok() && m.run == run),
         "one run, all ok"
     );
-    let ma = manifests
-        .iter()
-        .find(|m| m.source.as_ref().unwrap()["database"] == a.as_str())
-        .unwrap();
+    let ma = manifests.iter().find(|m| database_of(m) == a).unwrap();
     assert_eq!(ma.stats.as_ref().unwrap()["tables"]["public.t"], 2);
+}
+
+#[test]
+fn all_reports_each_database_it_cannot_connect_to_as_a_failed_manifest() {
+    let s = Scenario::new();
+    let role = s.create_role("lister");
+    let [reachable, no_privilege, no_connections] = ["ok", "noprivilege", "noconnections"]
+        .map(|suffix| format!("unreach{}", s.db_name(suffix)));
+    for db in [&reachable, &no_privilege, &no_connections] {
+        s.create_db(db);
+    }
+    for db in [&reachable, &no_connections] {
+        s.sql(
+            "postgres",
+            &format!("GRANT CONNECT ON DATABASE \"{db}\" TO \"{role}\""),
+        );
+    }
+    s.sql(
+        "postgres",
+        &format!("ALTER DATABASE \"{no_connections}\" ALLOW_CONNECTIONS false"),
+    );
+    let out = s
+        .cmd(&bin("dump-pg"))
+        .args(all_excluding_other_tests("unreachsv_"))
+        .args([
+            "--exclude-database",
+            "postgres",
+            "--username",
+            &role,
+            "--run",
+            "r1",
+        ])
+        .run();
+    out.fails_with(1);
+    let manifests = out.manifests();
+    let got: Vec<_> = manifests
+        .iter()
+        .map(|m| {
+            (
+                database_of(m),
+                m.status.clone(),
+                m.error.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    // (database, status, part of the error): every database is accounted for.
+    let want = [
+        (
+            &no_connections,
+            Status::Failed,
+            "does not allow connections",
+        ),
+        (
+            &no_privilege,
+            Status::Failed,
+            &*format!("role {role} has no CONNECT privilege on database {no_privilege}"),
+        ),
+        (&reachable, Status::Ok, ""),
+    ];
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for ((db, status, error), (want_db, want_status, want_error)) in got.iter().zip(want) {
+        assert_eq!((db, status.clone()), (want_db, want_status), "{got:?}");
+        assert!(error.contains(want_error), "{db}: {error}");
+    }
+    for m in manifests.iter().filter(|m| !m.is_ok()) {
+        assert_eq!(m.run.as_deref(), Some("r1"));
+        assert!(m.artifact.is_none());
+        assert!(
+            m.id.starts_with(&format!("postgres_{}_", database_of(m))),
+            "{}",
+            m.id
+        );
+    }
+    out.stderr_contains(&format!(
+        "backup of {no_privilege} failed: role {role} has no CONNECT privilege"
+    ));
 }
 
 #[test]
@@ -155,13 +240,12 @@ fn no_database_named_is_a_usage_error() {
         .stderr_contains("--dbname");
 }
 
-#[test]
-fn the_password_reaches_pg_dump_only_through_its_environment() {
-    let s = Scenario::new();
-    small_db(&s);
-    // A pg_dump that records its argv and whether PGPASSWORD arrived, then runs the real one.
+/// A directory with a `pg_dump` that records its argv (`pg_dump.argv`, one argument a
+/// line) and its environment (`pg_dump.env`, `env` output), then runs the real one: for
+/// `--pg-bindir`, to see exactly what dump-pg handed it.
+fn recording_pg_dump(s: &Scenario) -> std::path::PathBuf {
     let bindir = s.path().join("pgbin");
-    std::fs::create_dir(&bindir).unwrap();
+    std::fs::create_dir_all(&bindir).unwrap();
     let real = String::from_utf8(
         std::process::Command::new("sh")
             .args(["-c", "command -v pg_dump"])
@@ -173,10 +257,33 @@ fn the_password_reaches_pg_dump_only_through_its_environment() {
     let wrapper = bindir.join("pg_dump");
     std::fs::write(
         &wrapper,
-        format!("#!/bin/sh\necho \"$@\" > \"$0.argv\"\necho \"$PGPASSWORD\" > \"$0.env\"\nexec {} \"$@\"\n", real.trim()),
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$0.argv\"\nenv > \"$0.env\"\nexec {} \"$@\"\n",
+            real.trim()
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bindir
+}
+
+/// What the recording pg_dump saw: (argv, environment variable → value).
+fn recorded(bindir: &std::path::Path) -> (String, std::collections::BTreeMap<String, String>) {
+    let argv = std::fs::read_to_string(bindir.join("pg_dump.argv")).unwrap();
+    let env = std::fs::read_to_string(bindir.join("pg_dump.env"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    (argv, env)
+}
+
+#[test]
+fn the_password_reaches_pg_dump_only_through_its_environment() {
+    let s = Scenario::new();
+    small_db(&s);
+    let bindir = recording_pg_dump(&s);
     let secret = "s3cret-Pa55word";
     let out = s
         .cmd(&bin("dump-pg"))
@@ -184,17 +291,12 @@ fn the_password_reaches_pg_dump_only_through_its_environment() {
         .args(["--dbname", s.db(), "--pg-bindir", bindir.to_str().unwrap()])
         .run();
     out.succeeds();
-    let argv = std::fs::read_to_string(bindir.join("pg_dump.argv")).unwrap();
+    let (argv, env) = recorded(&bindir);
     assert!(
         argv.contains("--format=custom") && !argv.contains(secret),
         "{argv}"
     );
-    assert_eq!(
-        std::fs::read_to_string(bindir.join("pg_dump.env"))
-            .unwrap()
-            .trim(),
-        secret
-    );
+    assert_eq!(env["PGPASSWORD"], secret);
     assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
 }
 
@@ -378,4 +480,248 @@ fn passwords_work_from_pgpassword_and_pgpass_and_their_absence_is_clear() {
     without.fails_with(1).stderr_contains("password");
     assert_eq!(without.manifest().status, Status::Failed);
     s.sql("postgres", &format!("DROP OWNED BY {PW_ROLE} CASCADE"));
+}
+
+/// `small_db`, readable by the TLS-only role and the client-certificate role.
+fn tls_db(s: &Scenario) {
+    small_db(s);
+    let tls = &s.pg.tls;
+    let roles = format!("{}, {}", tls.user, tls.cert_user);
+    s.sql(
+        "postgres",
+        &format!("GRANT CONNECT ON DATABASE \"{}\" TO {roles}", s.db()),
+    );
+    s.sql(
+        s.db(),
+        &format!(
+            "GRANT USAGE ON SCHEMA other TO {roles};
+             GRANT SELECT ON ALL TABLES IN SCHEMA public, other TO {roles}"
+        ),
+    );
+}
+
+/// Environment variables, in order.
+type Vars<'a> = Vec<(&'a str, &'a str)>;
+
+/// dump-pg with only these libpq variables set over the scenario's defaults, an empty
+/// home (no ~/.postgresql, no ~/.pgpass) and a spool of its own.
+fn dump_pg_with(s: &Scenario, spool: &str, envs: &[(&str, &str)]) -> testkit::TestCommand {
+    let mut cmd = s
+        .cmd(&bin("dump-pg"))
+        .env("HOME", s.path())
+        .env("STACKVAULT_SPOOL", s.path().join(spool));
+    for var in [
+        "PGSSLMODE",
+        "PGSSLROOTCERT",
+        "PGSSLCERT",
+        "PGSSLKEY",
+        "PGPASSFILE",
+    ] {
+        cmd = cmd.env_remove(var);
+    }
+    for (k, v) in envs {
+        cmd = cmd.env(k, v);
+    }
+    cmd
+}
+
+#[test]
+fn backs_up_over_tls_as_roles_that_may_only_log_in_with_tls() {
+    let s = Scenario::new();
+    tls_db(&s);
+    let tls = s.pg.tls.clone();
+    let root = tls.root_cert.to_str().unwrap();
+    let (cert, key) = (
+        tls.client_cert.to_str().unwrap(),
+        tls.client_key.to_str().unwrap(),
+    );
+    // (sslmode, user, more libpq variables). Both roles are refused without TLS, so a
+    // backup proves that dump-pg's connections and pg_dump's both used it.
+    #[rustfmt::skip]
+    let cases: [(&str, &str, Vars); 3] = [
+        ("require", &tls.user, vec![("PGPASSWORD", &tls.password)]),
+        ("verify-full", &tls.user, vec![("PGPASSWORD", &tls.password), ("PGSSLROOTCERT", root)]),
+        ("verify-full", &tls.cert_user, vec![("PGSSLROOTCERT", root), ("PGSSLCERT", cert), ("PGSSLKEY", key)]),
+    ];
+    let bindir = recording_pg_dump(&s);
+    for (i, (mode, user, more)) in cases.iter().enumerate() {
+        let mut envs = vec![
+            ("PGHOST", "127.0.0.1"),
+            ("PGUSER", *user),
+            ("PGSSLMODE", *mode),
+        ];
+        envs.extend(more.iter().copied());
+        let out = dump_pg_with(&s, &format!("spool{i}"), &envs)
+            .args(["--dbname", s.db(), "--pg-bindir", bindir.to_str().unwrap()])
+            .run();
+        out.succeeds();
+        let m = out.manifest();
+        assert_eq!(
+            m.stats.as_ref().unwrap()["tables"]["public.items"],
+            123,
+            "{mode} {user}"
+        );
+        let source = m.source.as_ref().unwrap();
+        assert_eq!(
+            (&source["host"], &source["sslmode"]),
+            (&"127.0.0.1".into(), &(*mode).into())
+        );
+        let (_, env) = recorded(&bindir);
+        for (k, v) in &envs {
+            assert_eq!(
+                env.get(*k).map(String::as_str),
+                Some(*v),
+                "pg_dump's {k} ({mode} {user})"
+            );
+        }
+    }
+}
+
+#[test]
+fn tls_failures_are_failed_manifests_with_one_clear_line() {
+    let s = Scenario::new();
+    tls_db(&s);
+    let tls = s.pg.tls.clone();
+    let (good, wrong) = (
+        tls.root_cert.to_str().unwrap(),
+        tls.wrong_ca.to_str().unwrap(),
+    );
+    let not_signed = format!("the server's certificate is not signed by a CA in {wrong}");
+    // (host, sslmode, root certificate, part of the error)
+    #[rustfmt::skip]
+    let cases = [
+        (&*tls.host_not_in_cert, "verify-full", good, "certificate not valid for name \"127.0.0.2\""),
+        ("127.0.0.1", "verify-full", wrong, &*not_signed),
+        ("127.0.0.1", "disable", good, "pg_hba.conf rejects connection for host \"127.0.0.1\", user \"stackvault_ssl\""),
+    ];
+    for (i, (host, mode, root, part)) in cases.into_iter().enumerate() {
+        let envs = [
+            ("PGHOST", host),
+            ("PGUSER", &*tls.user),
+            ("PGPASSWORD", &*tls.password),
+            ("PGSSLMODE", mode),
+            ("PGSSLROOTCERT", root),
+        ];
+        let out = dump_pg_with(&s, &format!("spool{i}"), &envs)
+            .args(["--dbname", s.db()])
+            .run();
+        out.fails_with(1).stderr_contains(part);
+        let m = out.manifest();
+        let error = m.error.unwrap();
+        assert_eq!(m.status, Status::Failed);
+        assert!(
+            error.contains(part) && !error.contains('\n'),
+            "{mode}: {error}"
+        );
+        assert!(
+            error.contains(&format!("{host}:{}/{}", s.pg.port, s.db())),
+            "{error}"
+        );
+        assert!(!out.stderr.contains(&tls.password) && !out.stdout.contains(&tls.password));
+    }
+}
+
+#[test]
+fn a_connection_string_with_a_password_works_and_the_password_goes_nowhere() {
+    let s = Scenario::new();
+    tls_db(&s);
+    let tls = s.pg.tls.clone();
+    let (pw, port, db) = (&tls.password, s.pg.port, s.db());
+    let root = tls.root_cert.to_str().unwrap();
+    // The scenario's environment points at the socket as the superuser: everything
+    // here comes from the string. (string, sslmode it names)
+    #[rustfmt::skip]
+    let cases = [
+        (format!("postgresql://{}:{pw}@127.0.0.1:{port}/{db}?sslmode=require", tls.user), "require"),
+        (format!("host=127.0.0.1 port={port} user={} password='{pw}' dbname={db} sslmode=verify-full sslrootcert={root}", tls.user), "verify-full"),
+    ];
+    let bindir = recording_pg_dump(&s);
+    for (i, (conninfo, mode)) in cases.iter().enumerate() {
+        let out = dump_pg_with(&s, &format!("spool{i}"), &[])
+            .args([
+                "--dbname",
+                conninfo,
+                "--pg-bindir",
+                bindir.to_str().unwrap(),
+            ])
+            .run();
+        out.succeeds();
+        let m = out.manifest();
+        assert!(m.id.starts_with(&format!("postgres_{db}_")), "{}", m.id);
+        let mut source = m.source.clone().unwrap();
+        source.as_object_mut().unwrap().remove("server_version");
+        assert_eq!(
+            source,
+            serde_json::json!({"host": "127.0.0.1", "port": port, "database": db, "sslmode": mode})
+        );
+        let (argv, env) = recorded(&bindir);
+        for (k, v) in [
+            ("PGPASSWORD", pw.as_str()),
+            ("PGHOST", "127.0.0.1"),
+            ("PGUSER", &tls.user),
+            ("PGDATABASE", db),
+            ("PGSSLMODE", mode),
+        ] {
+            assert_eq!(env.get(k).map(String::as_str), Some(v), "pg_dump's {k}");
+        }
+        for text in [&out.stdout, &out.stderr, &argv] {
+            assert!(!text.contains(pw.as_str()), "the password leaked: {text}");
+        }
+        assert!(
+            !argv.contains("127.0.0.1") && !argv.contains(db),
+            "pg_dump's argv: {argv}"
+        );
+    }
+
+    // Failures say what failed, still without the password: a database that does not
+    // exist (a failed manifest), a port that is no number (bad settings: exit 2).
+    let missing = format!(
+        "postgresql://{}:{pw}@127.0.0.1:{port}/no_such_db?sslmode=require",
+        tls.user
+    );
+    let out = dump_pg_with(&s, "spool-missing", &[])
+        .args(["--dbname", &missing])
+        .run();
+    out.fails_with(1)
+        .stderr_contains("database \"no_such_db\" does not exist");
+    assert!(out.manifest().id.starts_with("postgres_no_such_db_"));
+    let bad_port = format!("postgresql://{}:{pw}@127.0.0.1:x{port}/{db}", tls.user);
+    let bad = dump_pg_with(&s, "spool-bad", &[])
+        .args(["--dbname", &bad_port])
+        .run();
+    bad.fails_with(2).stderr_contains("invalid port number");
+    for out in [&out, &bad] {
+        assert!(
+            !out.stdout.contains(pw.as_str()) && !out.stderr.contains(pw.as_str()),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn all_takes_its_connection_from_a_uri_in_pgdatabase() {
+    let s = Scenario::new();
+    let tls = s.pg.tls.clone();
+    // PGHOST points at the socket, where this role is refused: the URI's host, user,
+    // password and sslmode must win; its database name is not used by --all.
+    let uri = format!(
+        "postgresql://{}:{}@127.0.0.1:{}/ignored?sslmode=require",
+        tls.user, tls.password, s.pg.port
+    );
+    let out = dump_pg_with(&s, "spool", &[("PGDATABASE", &uri)])
+        .args(all_excluding_other_tests(""))
+        .run();
+    out.succeeds();
+    let manifests = out.manifests();
+    assert_eq!(
+        manifests.iter().map(database_of).collect::<Vec<_>>(),
+        ["postgres"]
+    );
+    let source = manifests[0].source.as_ref().unwrap();
+    assert_eq!(
+        (&source["host"], &source["sslmode"]),
+        (&"127.0.0.1".into(), &"require".into())
+    );
+    assert!(!out.stdout.contains(&tls.password) && !out.stderr.contains(&tls.password));
 }

@@ -141,6 +141,14 @@ impl std::str::FromStr for Id {
     }
 }
 
+/// A Id reads as the text it checked (it is never changed after the check).
+impl std::ops::Deref for Id {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl AsRef<str> for Id {
     fn as_ref(&self) -> &str {
         &self.0

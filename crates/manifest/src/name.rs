@@ -92,6 +92,14 @@ impl std::str::FromStr for Name {
     }
 }
 
+/// A Name reads as the text it checked (it is never changed after the check).
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl AsRef<str> for Name {
     fn as_ref(&self) -> &str {
         &self.0

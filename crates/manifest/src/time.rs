@@ -131,6 +131,12 @@ pub fn human_age(age: Duration) -> String {
     }
 }
 
+/// Parses a duration for people: `30s`, `5m`, `1h 30m`, `7d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("invalid duration {text:?} ({e}): expected e.g. 30s, 5m, 7d"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,10 +177,4 @@ mod tests {
             assert_eq!(human_age(Duration::from_secs(secs)), want);
         }
     }
-}
-
-/// Parses a duration for people: `30s`, `5m`, `1h 30m`, `7d`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|e| format!("invalid duration {text:?} ({e}): expected e.g. 30s, 5m, 7d"))
 }

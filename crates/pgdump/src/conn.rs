@@ -1,29 +1,25 @@
-//! Where the PostgreSQL server is, from flags or libpq's environment.
+//! Where PostgreSQL is and where its client programs are. Connection settings are
+//! [`pgconn`]'s (libpq's environment, URIs, TLS); this adds the directory of `pg_dump`
+//! and `pg_restore` and the manifest's description of a server.
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::error::Error;
 
-/// Connection flags, each falling back to the libpq variable `psql` and `pg_dump` use.
-/// The password comes from `PGPASSWORD` or libpq's password file (`~/.pgpass`,
-/// `PGPASSFILE`), never from a flag, so never in argv or `ps`.
+pub use pgconn::dbname_conninfo;
+
+/// The connection flags of `dump-pg` (pgconn's `--host`, `--port`, `--username`, each
+/// falling back to its libpq variable) and `--pg-bindir`. Passwords and TLS settings
+/// come from libpq's environment (`PGPASSWORD`, the password file, `PGSSLMODE`, ...)
+/// or a connection string given as the database name, never from a flag.
 #[derive(Debug, Clone, clap::Args)]
+#[group(skip)]
 pub struct PgArgs {
-    /// Server host name, or the directory of its Unix socket [default: /var/run/postgresql if present, else localhost].
-    #[arg(long, env = "PGHOST", value_name = "HOST")]
-    pub host: Option<String>,
-
-    /// Server port.
-    #[arg(long, env = "PGPORT", value_name = "PORT", default_value_t = 5432)]
-    pub port: u16,
-
-    /// User name [default: the operating-system user].
-    #[arg(long, env = "PGUSER", value_name = "USER")]
-    pub username: Option<String>,
+    #[command(flatten)]
+    conn: pgconn::PgArgs,
 
     /// Directory holding pg_dump and pg_restore [default: found on PATH].
     #[arg(long, env = "STACKVAULT_PG_BINDIR", value_name = "DIR")]
@@ -31,73 +27,90 @@ pub struct PgArgs {
 }
 
 impl PgArgs {
-    /// The host to use, with libpq's defaults applied.
-    pub fn host(&self) -> String {
-        match &self.host {
-            Some(h) if !h.is_empty() => h.clone(),
-            _ if std::path::Path::new("/var/run/postgresql").is_dir() => {
-                "/var/run/postgresql".into()
-            }
-            _ => "localhost".into(),
-        }
+    /// The server these flags and libpq's environment name, with `dbname` (a database
+    /// name, URI or keyword/value string) applied over them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Postgres`] with [`pgconn::ErrorKind::Config`] for invalid settings.
+    pub fn resolve(&self, dbname: Option<&str>) -> Result<Pg, Error> {
+        Ok(Pg {
+            settings: self.conn.settings(dbname)?,
+            bindir: self.pg_bindir.clone(),
+        })
+    }
+}
+
+/// A PostgreSQL server to dump from or restore into, and its client programs.
+#[derive(Debug, Clone)]
+pub struct Pg {
+    settings: pgconn::Settings,
+    bindir: Option<PathBuf>,
+}
+
+impl Pg {
+    /// From connection settings and the directory of `pg_dump`/`pg_restore` (`None`:
+    /// found on `PATH`).
+    pub fn new(settings: pgconn::Settings, bindir: Option<PathBuf>) -> Self {
+        Pg { settings, bindir }
     }
 
-    /// The user to connect as.
-    pub fn user(&self) -> String {
-        self.username
-            .clone()
-            .filter(|u| !u.is_empty())
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "postgres".into())
+    /// The connection settings.
+    pub fn settings(&self) -> &pgconn::Settings {
+        &self.settings
+    }
+
+    /// The database the settings name (from `--dbname`, `PGDATABASE` or a URI's path;
+    /// only the name).
+    pub fn dbname(&self) -> &str {
+        self.settings.dbname()
     }
 
     /// `host:port/database`, for messages.
     pub fn describe(&self, database: &str) -> String {
-        format!("{}:{}/{database}", self.host(), self.port)
+        self.settings.for_database(database).target()
     }
 
-    /// Connects to `database`.
+    /// Connects to `database` on this server.
     pub fn connect(&self, database: &str) -> Result<postgres::Client, Error> {
-        let mut config = postgres::Config::new();
-        config
-            .host(&self.host())
-            .port(self.port)
-            .user(&self.user())
-            .dbname(database)
-            .application_name("stackvault")
-            .connect_timeout(Duration::from_secs(15));
-        let password = std::env::var("PGPASSWORD")
-            .ok()
-            .or_else(|| crate::pgpass::lookup(&self.host(), self.port, database, &self.user()));
-        if let Some(password) = password {
-            config.password(password);
-        }
-        config
-            .connect(postgres::NoTls)
-            .map_err(|source| Error::Connect {
-                target: self.describe(database),
-                message: crate::error::describe(&source),
-            })
+        Ok(self.settings.for_database(database).connect()?)
     }
 
-    /// A `pg_dump`/`pg_restore` command that connects where this does: host, port and user
-    /// go through libpq's environment, and `PGPASSWORD` is inherited from ours.
+    /// A `pg_dump`/`pg_restore` command that connects where this does: every setting
+    /// (password and TLS included) goes through libpq's environment, none through argv;
+    /// `PGDATABASE` is the settings' database name.
     pub fn tool(&self, program: &str) -> Command {
-        let path = match &self.pg_bindir {
+        let path = match &self.bindir {
             Some(dir) => dir.join(program),
             None => PathBuf::from(program),
         };
-        let mut cmd = Command::new(path);
-        cmd.env("PGHOST", self.host())
-            .env("PGPORT", self.port.to_string())
-            .env("PGUSER", self.user())
-            .env("PGAPPNAME", "stackvault");
-        cmd
+        self.settings.command(path)
     }
 
-    /// The `source`/`target` description for manifests: no password, ever.
+    /// The `source`/`target` description for manifests: host, port, database and
+    /// sslmode; no user, no password, ever.
     pub fn to_json(&self, database: &str) -> Value {
-        json!({"host": self.host(), "port": self.port, "database": database})
+        let hosts: Vec<String> = self
+            .settings
+            .hosts()
+            .iter()
+            .map(|h| h.to_string())
+            .collect();
+        let ports = self.settings.ports();
+        let port = match ports {
+            [one] => json!(one),
+            many => json!(many
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(",")),
+        };
+        json!({
+            "host": hosts.join(","),
+            "port": port,
+            "database": database,
+            "sslmode": self.settings.sslmode().as_str(),
+        })
     }
 }
 
@@ -110,15 +123,6 @@ pub fn database_exists(
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
         .map_err(Error::query(format!("cannot look up database {name}")))?;
     Ok(row.is_some())
-}
-
-/// A libpq connection string naming only `database`, quoted so any name is safe to pass
-/// as `--dbname` (a bare name containing `=` would be parsed as a connection string).
-pub fn dbname_conninfo(database: &str) -> String {
-    format!(
-        "dbname='{}'",
-        database.replace('\\', "\\\\").replace('\'', "\\'")
-    )
 }
 
 /// `"schema"."name"`, quoted for SQL.
@@ -134,5 +138,25 @@ mod tests {
     fn quoting() {
         assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
         assert_eq!(dbname_conninfo("a'b\\c"), "dbname='a\\'b\\\\c'");
+    }
+
+    #[test]
+    fn table_of_sources() {
+        let settings = |conninfo: &str| {
+            pgconn::Settings::builder()
+                .user("u")
+                .conninfo(conninfo)
+                .build()
+                .unwrap()
+        };
+        #[rustfmt::skip]
+        let cases = [
+            ("postgresql://u:s3cret@db:5433/app?sslmode=require", json!({"host": "db", "port": 5433, "database": "app", "sslmode": "require"})),
+            ("host=a,b port=1,2 dbname=app", json!({"host": "a,b", "port": "1,2", "database": "app", "sslmode": "prefer"})),
+        ];
+        for (conninfo, want) in cases {
+            let pg = Pg::new(settings(conninfo), None);
+            assert_eq!(pg.to_json(pg.dbname()), want, "{conninfo}");
+        }
     }
 }

@@ -8,38 +8,86 @@ use toolkit::child::{stream_stdout, ChildError, StreamOptions};
 use toolkit::progress::Progress;
 use toolkit::spool::{SpoolDir, SpoolFile};
 
-use crate::conn::PgArgs;
+use crate::conn::Pg;
 use crate::error::Error;
 use crate::stats::{collect, PgStats};
 
 /// The `artifact.format` of a PostgreSQL dump.
 pub const FORMAT: &str = "pg_dump/custom";
 
-/// Non-template databases that accept connections, that this role may connect to, and
-/// whose names match none of the `exclude` patterns (`*` any run of characters, `?` one).
+/// A database `--all` is to back up, and why it cannot be when it cannot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// The database name.
+    pub name: String,
+    /// Why this role cannot connect to it, if it cannot: it is reported as a failed
+    /// backup, never left out silently.
+    pub unreachable: Option<String>,
+}
+
+/// Every non-template database whose name matches none of the `exclude` patterns (`*`
+/// any run of characters, `?` one), in name order, each with the reason this role cannot
+/// connect to it, if any (no CONNECT privilege; the database does not allow
+/// connections). A backup of "everything" that skipped a database without a word would
+/// look complete and not be.
 pub fn list_databases(
-    pg: &PgArgs,
+    pg: &Pg,
     maintenance_db: &str,
     exclude: &[String],
-) -> Result<Vec<String>, Error> {
+) -> Result<Vec<Listed>, Error> {
     let mut client = pg.connect(maintenance_db)?;
     let patterns: Vec<String> = exclude.iter().map(|p| glob_to_like(p)).collect();
     let rows = client
         .query(
-            "SELECT datname FROM pg_database
-             WHERE NOT datistemplate AND datallowconn
-               AND has_database_privilege(datname, 'CONNECT')
-               AND NOT datname LIKE ANY($1)
+            "SELECT datname, datallowconn, has_database_privilege(datname, 'CONNECT'),
+                    current_user::text
+             FROM pg_database
+             WHERE NOT datistemplate AND NOT datname LIKE ANY($1)
              ORDER BY 1",
             &[&patterns],
         )
         .map_err(Error::query("cannot list databases"))?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let (name, allows, may): (String, bool, bool) = (row.get(0), row.get(1), row.get(2));
+            let role: String = row.get(3);
+            let unreachable = match (allows, may) {
+                (false, _) => Some(format!(
+                    "database {name} does not allow connections (datallowconn is false), so it \
+                     cannot be dumped; exclude it with --exclude-database, or ALTER DATABASE … \
+                     ALLOW_CONNECTIONS true"
+                )),
+                (true, false) => Some(format!(
+                    "role {role} has no CONNECT privilege on database {name}, so it cannot be \
+                     dumped; GRANT CONNECT ON DATABASE … TO {role}, or exclude it with \
+                     --exclude-database"
+                )),
+                (true, true) => None,
+            };
+            Listed { name, unreachable }
+        })
+        .collect())
 }
 
 /// Whether `database` exists (still: `--all` runs take a while, databases come and go).
-pub fn database_exists(pg: &PgArgs, maintenance_db: &str, database: &str) -> Result<bool, Error> {
+pub fn database_exists(pg: &Pg, maintenance_db: &str, database: &str) -> Result<bool, Error> {
     crate::conn::database_exists(&mut pg.connect(maintenance_db)?, database)
+}
+
+/// The failed manifest of a database that could not be backed up at all (see
+/// [`list_databases`]): the same id, run and source a backup would have had.
+pub fn failed_database(pg: &Pg, database: &str, name: &Name, run: &Name, why: &str) -> Manifest {
+    let mut manifest = new_manifest(pg, database, name, run);
+    manifest.fail(why);
+    manifest
+}
+
+fn new_manifest(pg: &Pg, database: &str, name: &Name, run: &Name) -> Manifest {
+    let mut manifest = Manifest::new(Kind::Postgres, Some(name), Timestamp::now());
+    manifest.run = Some(run.clone());
+    manifest.source = Some(pg.to_json(database));
+    manifest
 }
 
 /// The name each database goes by in ids, in the same order: [`Name::sanitize`] of its
@@ -87,17 +135,14 @@ fn glob_to_like(glob: &str) -> String {
 /// the database's name as it goes into the id (see [`Name::sanitize`]; `dump-pg --all`
 /// keeps names that sanitize alike apart).
 pub fn dump_database(
-    pg: &PgArgs,
+    pg: &Pg,
     database: &str,
     name: &Name,
     run: &Name,
     spool: &SpoolDir,
     progress: &dyn Progress,
 ) -> Manifest {
-    let created_at = Timestamp::now();
-    let mut manifest = Manifest::new(Kind::Postgres, Some(name), created_at);
-    manifest.run = Some(run.clone());
-    manifest.source = Some(pg.to_json(database));
+    let mut manifest = new_manifest(pg, database, name, run);
     if let Err(e) = dump_into(pg, database, spool, progress, &mut manifest) {
         manifest.fail(e);
     }
@@ -106,7 +151,7 @@ pub fn dump_database(
 }
 
 fn dump_into(
-    pg: &PgArgs,
+    pg: &Pg,
     database: &str,
     spool: &SpoolDir,
     progress: &dyn Progress,
@@ -192,7 +237,7 @@ fn spool_full(e: ChildError, spool: &SpoolDir) -> Error {
 }
 
 /// Exact row counts in the exported `snapshot`, on a connection of their own.
-fn count_in_snapshot(pg: &PgArgs, database: &str, snapshot: &str) -> Result<PgStats, Error> {
+fn count_in_snapshot(pg: &Pg, database: &str, snapshot: &str) -> Result<PgStats, Error> {
     let mut client = pg.connect(database)?;
     let mut tx = snapshot_transaction(&mut client)?;
     // Snapshot ids are generated by the server (hex and dashes), safe to inline.

@@ -5,22 +5,10 @@ use toolkit::child::ChildError;
 /// What went wrong, in the operator's terms.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The server could not be reached or refused the login.
-    #[error("cannot connect to PostgreSQL {target}: {message}")]
-    Connect {
-        /// `host:port/database`.
-        target: String,
-        /// The server's or driver's message.
-        message: String,
-    },
-    /// A query failed.
-    #[error("{what}: {message}")]
-    Query {
-        /// What was being done.
-        what: String,
-        /// The server's or driver's message.
-        message: String,
-    },
+    /// Connecting to PostgreSQL or a statement failed, or the connection settings are
+    /// invalid: [`pgconn::Error::kind`] says which, with the server's own words.
+    #[error(transparent)]
+    Postgres(#[from] pgconn::Error),
     /// `pg_dump` or `pg_restore` failed.
     #[error(transparent)]
     Tool(#[from] ChildError),
@@ -38,33 +26,9 @@ pub enum Error {
 }
 
 impl Error {
+    /// A `map_err` for a failed statement: `what` says what was being done.
     pub(crate) fn query(what: impl Into<String>) -> impl FnOnce(postgres::Error) -> Error {
         let what = what.into();
-        move |source| Error::Query {
-            what,
-            message: describe(&source),
-        }
+        move |source| Error::Postgres(pgconn::Error::query(what, source))
     }
-}
-
-/// The driver's `Display` says only "db error" for errors the server sent; the server's
-/// own words (severity, message, detail, hint) are what an operator needs.
-pub fn describe(error: &postgres::Error) -> String {
-    if let Some(db) = error.as_db_error() {
-        let mut text = format!("{}: {}", db.severity(), db.message());
-        if let Some(detail) = db.detail() {
-            text.push_str(&format!(" ({detail})"));
-        }
-        if let Some(hint) = db.hint() {
-            text.push_str(&format!("; hint: {hint}"));
-        }
-        return text;
-    }
-    let mut text = error.to_string();
-    let mut cause = std::error::Error::source(error);
-    while let Some(e) = cause {
-        text.push_str(&format!(": {e}"));
-        cause = e.source();
-    }
-    text
 }

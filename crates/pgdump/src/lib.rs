@@ -9,16 +9,18 @@
 //!   restores with `pg_restore` in a single transaction, and compares the restored row counts
 //!   with the fingerprint.
 //!
-//! Connection settings follow libpq's own environment (`PGHOST`, `PGPORT`, `PGUSER`,
-//! `PGPASSWORD`, `~/.pgpass`): see [`conn::PgArgs`]. The password reaches `pg_dump`/`pg_restore` only
-//! through their environment, never their argv.
+//! Connections are [`pgconn`]'s: libpq's environment, URIs and conninfo strings, the
+//! password file, and `sslmode` over TLS, for stackvault's own connections and, through
+//! their environment (never their argv), for `pg_dump` and `pg_restore`: see
+//! [`conn::PgArgs`] and [`conn::Pg`].
 #![deny(missing_docs)]
 
 pub mod conn;
 pub mod dump;
 mod error;
-mod pgpass;
 pub mod restore;
 pub mod stats;
 
-pub use error::{describe as describe_pg_error, Error};
+pub use error::Error;
+/// One line for a driver error, in the server's own words (see [`pgconn::describe`]).
+pub use pgconn::describe as describe_pg_error;

@@ -9,7 +9,7 @@ use manifest::time::Timestamp;
 use manifest::{Kind, Manifest};
 use serde_json::{json, Value};
 
-use crate::conn::{database_exists, dbname_conninfo, quote_ident, PgArgs};
+use crate::conn::{database_exists, dbname_conninfo, quote_ident, Pg};
 use crate::error::Error;
 use crate::stats::collect;
 
@@ -43,11 +43,7 @@ pub struct Restored {
 /// without `clean`, or is missing without `create`. A restore that ran returns its
 /// section, whose `result` says whether it was proven: the caller concludes the record's
 /// status from it ([`toolkit::restorable::conclude`]).
-pub fn restore(
-    pg: &PgArgs,
-    manifest: &Manifest,
-    options: &RestoreOptions,
-) -> Result<Restored, Error> {
+pub fn restore(pg: &Pg, manifest: &Manifest, options: &RestoreOptions) -> Result<Restored, Error> {
     let refuse = |why: String| {
         Err(Error::Refused(format!(
             "refusing to restore {}: {why}",

@@ -46,6 +46,31 @@ pub struct PgServer {
     pub port: u16,
     /// Superuser name.
     pub user: String,
+    /// What the TLS tests need (scripts/lib/postgres.sh).
+    pub tls: PgTls,
+}
+
+/// The TLS fixtures of the test cluster: it listens on 127.0.0.1 and 127.0.0.2 with a
+/// certificate for `localhost` and 127.0.0.1 only, signed by [`PgTls::root_cert`].
+#[derive(Clone, Debug)]
+pub struct PgTls {
+    /// The CA that signed the server certificate.
+    pub root_cert: PathBuf,
+    /// A CA that did not.
+    pub wrong_ca: PathBuf,
+    /// A role that may log in only over TLS (`hostssl`), with [`PgTls::password`]; it is
+    /// rejected without TLS and on the Unix socket.
+    pub user: String,
+    /// Its password.
+    pub password: String,
+    /// An address of the server that its certificate does not name.
+    pub host_not_in_cert: String,
+    /// A role that logs in over TLS with [`PgTls::client_cert`] and nothing else.
+    pub cert_user: String,
+    /// A client certificate for [`PgTls::cert_user`], signed by [`PgTls::root_cert`].
+    pub client_cert: PathBuf,
+    /// Its key.
+    pub client_key: PathBuf,
 }
 
 impl PgServer {
@@ -57,23 +82,35 @@ impl PgServer {
                 .parse()
                 .expect("port is a number"),
             user: required("STACKVAULT_TEST_PGUSER"),
+            tls: PgTls {
+                root_cert: required("STACKVAULT_TEST_PGSSLROOTCERT").into(),
+                wrong_ca: required("STACKVAULT_TEST_PGSSLWRONGCA").into(),
+                user: required("STACKVAULT_TEST_PGSSLUSER"),
+                password: required("STACKVAULT_TEST_PGSSLPASSWORD"),
+                host_not_in_cert: required("STACKVAULT_TEST_PGHOST_NOT_IN_CERT"),
+                cert_user: required("STACKVAULT_TEST_PGSSLCERTUSER"),
+                client_cert: required("STACKVAULT_TEST_PGSSLCERT").into(),
+                client_key: required("STACKVAULT_TEST_PGSSLKEY").into(),
+            },
         }
     }
 
-    /// A connection to `database` as the superuser.
-    pub fn connect(&self, database: &str) -> postgres::Client {
-        postgres::Config::new()
+    /// Settings for `database` as the superuser, on the socket.
+    pub fn settings(&self, database: &str) -> pgconn::Settings {
+        pgconn::Settings::builder()
             .host(&self.host)
             .port(self.port)
             .user(&self.user)
             .dbname(database)
-            .connect(postgres::NoTls)
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot connect to test PostgreSQL {database}: {}",
-                    pgdump::describe_pg_error(&e)
-                )
-            })
+            .build()
+            .expect("valid test settings")
+    }
+
+    /// A connection to `database` as the superuser.
+    pub fn connect(&self, database: &str) -> postgres::Client {
+        self.settings(database)
+            .connect()
+            .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL: {e}"))
     }
 }
 

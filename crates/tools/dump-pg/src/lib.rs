@@ -4,6 +4,7 @@
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use manifest::Name;
 use pgdump::conn::PgArgs;
+use pgdump::dump::Listed;
 use pgdump::restore::RestoreOptions;
 use toolkit::cli::{self, CommonArgs, EXIT_CODES_HELP};
 use toolkit::progress;
@@ -15,8 +16,15 @@ Examples:
   dump-pg --all --run nightly_20250130 | vault-put --vault s3://backups/stack
   vault-get --latest --kind postgres | dump-pg restore --target-db app_restored --create
 
-The password comes from PGPASSWORD or libpq's password file (~/.pgpass, PGPASSFILE), never
-from a flag, and reaches pg_dump through its environment. Manifests go to stdout, one line each; messages and progress go to stderr.";
+Connections follow libpq: --dbname (or PGDATABASE) may be a URI or a connection string
+(postgresql://user@host:5432/app?sslmode=verify-full, \"host=db dbname=app sslmode=require\"),
+whose settings override the flags; the rest comes from PGHOST, PGPORT, PGUSER, PGSSLMODE
+(disable, allow, prefer [default], require, verify-ca, verify-full), PGSSLROOTCERT [default:
+~/.postgresql/root.crt], PGSSLCERT/PGSSLKEY, PGCONNECT_TIMEOUT [default: 15] and PGAPPNAME.
+The password comes from PGPASSWORD, the URI, or libpq's password file (~/.pgpass,
+PGPASSFILE), never from a flag. pg_dump and pg_restore get the same settings through their
+environment, never their argv; manifests record only the database name, host, port and
+sslmode. Manifests go to stdout, one line each; messages and progress go to stderr.";
 
 /// Back up PostgreSQL databases with pg_dump into the spool, one manifest line each.
 ///
@@ -61,17 +69,18 @@ Example:
 
 #[derive(Debug, Args)]
 struct BackupArgs {
-    /// Database to back up.
+    /// Database to back up: a name, or a connection URI or string (its password never reaches a manifest, a message or pg_dump's argv).
     #[arg(
         long,
         short = 'd',
         env = "PGDATABASE",
-        value_name = "NAME",
-        conflicts_with = "all"
+        value_name = "NAME|URI",
+        // The value may hold a password: never show it in --help.
+        hide_env_values = true
     )]
     dbname: Option<String>,
 
-    /// Back up every database this role may connect to (templates excluded), one manifest each.
+    /// Back up every database (templates excluded), one manifest each; one this role cannot connect to is reported as a failed manifest.
     #[arg(long)]
     all: bool,
 
@@ -133,18 +142,38 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
     let cli = Cli::from_arg_matches(matches)?;
     match cli.command {
         Some(Sub::Restore(args)) => restore(args),
-        None => backup(cli.backup),
+        None => {
+            // clap counts PGDATABASE as given, so a conflict declared to clap would refuse
+            // --all wherever PGDATABASE is set; only the flag itself conflicts.
+            let flag =
+                matches.value_source("dbname") == Some(clap::parser::ValueSource::CommandLine);
+            if cli.backup.all && flag {
+                anyhow::bail!(
+                    "--dbname and --all exclude each other (with --all, PGDATABASE may hold the \
+                     connection settings, as a URI, and its database name is ignored)"
+                );
+            }
+            backup(cli.backup)
+        }
     }
 }
 
 fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    let dbname = args.dbname.as_deref().filter(|d| !d.is_empty());
+    if !args.all && dbname.is_none() {
+        anyhow::bail!("no database named: pass --dbname NAME (or set PGDATABASE), or --all");
+    }
+    // Only the database name of a URI is used from here on (ids, manifests, messages).
+    // With --all, a URI in PGDATABASE still supplies the connection settings (as
+    // pg_dumpall's --dbname does), and its database name is not used.
+    let pg = args.pg.resolve(dbname)?;
     let databases = if args.all {
-        pgdump::dump::list_databases(&args.pg, &args.maintenance_db, &args.exclude_database)?
+        pgdump::dump::list_databases(&pg, &args.maintenance_db, &args.exclude_database)?
     } else {
-        let Some(db) = args.dbname.clone().filter(|d| !d.is_empty()) else {
-            anyhow::bail!("no database named: pass --dbname NAME (or set PGDATABASE), or --all");
-        };
-        vec![db]
+        vec![Listed {
+            name: pg.dbname().to_owned(),
+            unreachable: None,
+        }]
     };
     let run = args.run.clone().unwrap_or_else(|| {
         Name::new(format!(
@@ -156,27 +185,40 @@ fn backup(args: BackupArgs) -> anyhow::Result<()> {
     let spool = args.common.spool_dir()?;
     let style = args.common.progress_style();
     let mut out = cli::manifests_out();
-    let names = pgdump::dump::id_names(&databases);
-    for (database, name) in databases.iter().zip(&names) {
+    let all_names: Vec<String> = databases.iter().map(|d| d.name.clone()).collect();
+    let names = pgdump::dump::id_names(&all_names);
+    for (
+        Listed {
+            name: database,
+            unreachable,
+        },
+        name,
+    ) in databases.into_iter().zip(&names)
+    {
         if name.as_str() != database {
-            if let Some(other) = databases
+            if let Some(other) = all_names
                 .iter()
-                .find(|d| *d != database && Name::sanitize(d) == Name::sanitize(database))
+                .find(|d| **d != database && Name::sanitize(d) == Name::sanitize(&database))
             {
                 cli::info(format!(
                     "databases {} and {} would get the same id name; {} is named {name} in ids",
-                    cli::quote(database),
+                    cli::quote(&database),
                     cli::quote(other),
-                    cli::quote(database)
+                    cli::quote(&database)
                 ));
             }
         }
-        let progress = progress::for_stderr(style, &format!("pg_dump {}", cli::quote(database)));
-        let manifest =
-            pgdump::dump::dump_database(&args.pg, database, name, &run, &spool, &*progress);
+        let manifest = match unreachable {
+            Some(why) => pgdump::dump::failed_database(&pg, &database, name, &run, &why),
+            None => {
+                let progress =
+                    progress::for_stderr(style, &format!("pg_dump {}", cli::quote(&database)));
+                pgdump::dump::dump_database(&pg, &database, name, &run, &spool, &*progress)
+            }
+        };
         if args.all
             && !manifest.is_ok()
-            && !pgdump::dump::database_exists(&args.pg, &args.maintenance_db, database)?
+            && !pgdump::dump::database_exists(&pg, &args.maintenance_db, &database)?
         {
             // Dropped between the listing and its turn: nothing was lost, nothing to report.
             cli::info(format!(
@@ -205,6 +247,7 @@ fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         no_owner: args.no_owner,
         maintenance_db: args.maintenance_db.clone(),
     };
+    let pg = args.pg.resolve(None)?;
     let mut out = cli::manifests_out();
     let mut restored_into_target = false;
     for manifest in cli::manifests_in() {
@@ -216,7 +259,7 @@ fn restore(args: RestoreArgs) -> anyhow::Result<()> {
                 manifest.id
             );
         }
-        match pgdump::restore::restore(&args.pg, &manifest, &options) {
+        match pgdump::restore::restore(&pg, &manifest, &options) {
             Ok(restored) => {
                 restored_into_target = true;
                 let mut out_manifest = manifest.clone();
