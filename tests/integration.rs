@@ -11,4 +11,5 @@ mod test_vault_get;
 mod test_vault_put;
 
 mod docs;
+mod hardening;
 mod pipeline;

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use manifest::Manifest;
 use testkit::Scenario;
 
 /// The path of a tool binary built for this test run.
@@ -72,4 +73,32 @@ pub fn schema_fingerprint(s: &Scenario, database: &str) -> Vec<String> {
         one(&mut c, "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE schemaname = 'shop'"),
         one(&mut c, "SELECT string_agg(conname || ':' || pg_get_constraintdef(oid), ',' ORDER BY conname) FROM pg_constraint WHERE contype = 'f'"),
     ]
+}
+
+/// A spooled artifact of `size` pseudo-random bytes and its manifest, as a producer would
+/// write them (no database needed).
+pub fn spooled(s: &Scenario, id: &str, size: usize) -> Manifest {
+    let data: Vec<u8> = (0..size)
+        .map(|i| ((i * 2654435761usize) >> 13) as u8)
+        .collect();
+    spooled_bytes(s, id, &data)
+}
+
+/// `data` as a spooled artifact with id `id` (created 2025-01-30T02:00:00Z, kind postgres).
+pub fn spooled_bytes(s: &Scenario, id: &str, data: &[u8]) -> Manifest {
+    std::fs::create_dir_all(s.spool()).unwrap();
+    let path = s.spool().join(format!("{id}.dump"));
+    std::fs::write(&path, data).unwrap();
+    manifest_for(id, &path, data)
+}
+
+/// The manifest a producer would write for `data` stored at `path`.
+pub fn manifest_for(id: &str, path: &std::path::Path, data: &[u8]) -> Manifest {
+    let line = serde_json::json!({
+        "schema": "stackvault.manifest/1", "id": id, "kind": "postgres",
+        "created_at": "2025-01-30T02:00:00Z", "status": "ok",
+        "artifact": {"path": path, "format": "pg_dump/custom", "bytes": data.len(),
+                     "sha256": manifest::Sha256::of(data).to_string()}
+    });
+    manifest::ndjson::parse_line(&line.to_string()).unwrap()
 }

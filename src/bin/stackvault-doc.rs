@@ -57,11 +57,7 @@ fn display_name(cmd: &Command) -> String {
     cmd.get_display_name().unwrap_or(cmd.get_name()).to_owned()
 }
 
-/// `hide_env_values(true)` on every argument of `cmd` and its subcommands.
-fn hide_env_values(cmd: Command) -> Command {
-    cmd.mut_args(|arg| arg.hide_env_values(true))
-        .mut_subcommands(hide_env_values)
-}
+use toolkit::cli::hide_env_values;
 
 /// One page. clap_mangen's own `render` would put `after_long_help` verbatim under a heading
 /// "EXTRA", with the example lines filled into one paragraph; so the page is assembled from

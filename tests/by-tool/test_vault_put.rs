@@ -1,27 +1,9 @@
 //! vault-put: verified uploads that never lose a spool file or overwrite an object.
 
-use manifest::{Manifest, Status};
+use manifest::Status;
 use testkit::Scenario;
 
-use crate::util::bin;
-
-/// A spooled artifact of `size` pseudo-random bytes and its manifest, as a producer would
-/// write them (no database needed).
-fn spooled(s: &Scenario, id: &str, size: usize) -> Manifest {
-    let data: Vec<u8> = (0..size)
-        .map(|i| ((i * 2654435761usize) >> 13) as u8)
-        .collect();
-    std::fs::create_dir_all(s.spool()).unwrap();
-    let path = s.spool().join(format!("{id}.dump"));
-    std::fs::write(&path, &data).unwrap();
-    let line = serde_json::json!({
-        "schema": "stackvault.manifest/1", "id": id, "kind": "postgres",
-        "created_at": "2025-01-30T02:00:00Z", "status": "ok",
-        "artifact": {"path": path, "format": "pg_dump/custom", "bytes": size,
-                     "sha256": manifest::Sha256::of(&data).to_string()}
-    });
-    manifest::ndjson::parse_line(&line.to_string()).unwrap()
-}
+use crate::util::{bin, spooled};
 
 fn round_trip(s: &Scenario, vault: &str, size: usize, extra: &[&str]) {
     let m = spooled(s, &format!("postgres_big{size}_20250130_020000"), size);

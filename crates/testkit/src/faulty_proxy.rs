@@ -20,41 +20,61 @@ struct Rule {
 pub struct FaultyProxy {
     /// `http://127.0.0.1:PORT` to use as the S3 endpoint.
     pub endpoint: String,
-    rule: Arc<Mutex<Rule>>,
+    rules: Arc<Mutex<Vec<Rule>>>,
 }
 
 impl FaultyProxy {
     /// Starts a proxy to `upstream` (`http://host:port`) that answers the first `failures`
     /// requests whose request line contains `pattern` with 503 SlowDown.
     pub fn start(upstream: &str, pattern: &str, failures: usize) -> Self {
+        Self::start_with(upstream, &[(pattern, failures)])
+    }
+
+    /// Like [`start`](Self::start) with several `(pattern, failures)` rules; the first rule
+    /// whose pattern a request line contains decides.
+    pub fn start_with(upstream: &str, rules: &[(&str, usize)]) -> Self {
         let upstream = upstream.trim_start_matches("http://").to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let rule = Arc::new(Mutex::new(Rule {
-            pattern: pattern.to_owned(),
-            failures_left: failures,
-            hits: 0,
-        }));
-        let shared = rule.clone();
+        let rules = Arc::new(Mutex::new(
+            rules
+                .iter()
+                .map(|(pattern, failures)| Rule {
+                    pattern: pattern.to_string(),
+                    failures_left: *failures,
+                    hits: 0,
+                })
+                .collect(),
+        ));
+        let shared = rules.clone();
         // The thread lives as long as the test process; the listener is never closed.
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (rule, upstream) = (shared.clone(), upstream.clone());
-                thread::spawn(move || serve(client, &upstream, &rule));
+                let (rules, upstream) = (shared.clone(), upstream.clone());
+                thread::spawn(move || serve(client, &upstream, &rules));
             }
         });
-        FaultyProxy { endpoint, rule }
+        FaultyProxy { endpoint, rules }
     }
 
-    /// How many requests matched the pattern so far.
+    /// How many requests matched the first pattern so far.
     pub fn hits(&self) -> usize {
-        self.rule.lock().unwrap().hits
+        self.rules.lock().unwrap()[0].hits
+    }
+
+    /// How many requests matched `pattern` so far.
+    pub fn hits_of(&self, pattern: &str) -> usize {
+        let rules = self.rules.lock().unwrap();
+        rules
+            .iter()
+            .find(|r| r.pattern == pattern)
+            .map_or(0, |r| r.hits)
     }
 }
 
 /// Serves one client connection, request by request (clients keep connections alive, so
 /// every request on it is inspected, not only the first).
-fn serve(client: TcpStream, upstream: &str, rule: &Mutex<Rule>) {
+fn serve(client: TcpStream, upstream: &str, rules: &Mutex<Vec<Rule>>) {
     let mut reader = BufReader::new(client.try_clone().unwrap());
     let mut client = client;
     while let Some(head) = read_head(&mut reader) {
@@ -68,17 +88,15 @@ fn serve(client: TcpStream, upstream: &str, rule: &Mutex<Rule>) {
             .unwrap_or("")
             .to_owned();
         let fail = {
-            let mut rule = rule.lock().unwrap();
-            if request_line.contains(&rule.pattern) {
-                rule.hits += 1;
-                if rule.failures_left > 0 {
+            let mut rules = rules.lock().unwrap();
+            match rules.iter_mut().find(|r| request_line.contains(&r.pattern)) {
+                Some(rule) => {
+                    rule.hits += 1;
+                    let fail = rule.failures_left > 0;
                     rule.failures_left = rule.failures_left.saturating_sub(1);
-                    true
-                } else {
-                    false
+                    fail
                 }
-            } else {
-                false
+                None => false,
             }
         };
         let answer = if fail {

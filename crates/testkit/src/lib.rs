@@ -11,6 +11,7 @@
 mod command;
 mod faulty_proxy;
 pub mod replay;
+mod silent;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +19,7 @@ use std::sync::Mutex;
 
 pub use command::{Outcome, Running, TestCommand};
 pub use faulty_proxy::FaultyProxy;
+pub use silent::{mute_endpoint, unconnectable_endpoint, Unconnectable};
 use vault::s3::{S3Backend, S3Config};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);

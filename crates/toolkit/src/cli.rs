@@ -53,7 +53,8 @@ pub fn record_failed(message: impl std::fmt::Display) {
 /// a fatal error once as `tool: error: cause: cause…` and turns the outcome into an exit
 /// code.
 pub fn main(command: fn() -> Command, run: fn(&ArgMatches) -> anyhow::Result<()>) -> ExitCode {
-    let command = command();
+    // Environment values never show in --help: a URL there may carry a password.
+    let command = hide_env_values(command());
     let _ = TOOL.set(command.get_name().to_owned());
     let matches = command.get_matches();
     crate::interrupt::install();
@@ -65,6 +66,12 @@ pub fn main(command: fn() -> Command, run: fn(&ArgMatches) -> anyhow::Result<()>
             ExitCode::from(EXIT_FATAL)
         }
     }
+}
+
+/// `cmd` with `hide_env_values` on every argument of it and its subcommands.
+pub fn hide_env_values(cmd: Command) -> Command {
+    cmd.mut_args(|arg| arg.hide_env_values(true))
+        .mut_subcommands(hide_env_values)
 }
 
 /// True when `err` (or its cause) is a broken pipe: the reader of stdout went away.
