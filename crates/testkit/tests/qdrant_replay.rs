@@ -96,6 +96,7 @@ impl Client {
         for attempt in 0..2 {
             if self.conn.is_none() {
                 let stream = TcpStream::connect(self.addr).expect("connect to the fake");
+                stream.set_nodelay(true).unwrap();
                 stream
                     .set_read_timeout(Some(Duration::from_secs(120)))
                     .unwrap();
@@ -844,6 +845,7 @@ fn replays_the_recorded_qdrant_exchanges() {
         }
 
         let fake_body = recorded_form(&answer);
+
         replay.learn(ex, &answer, &fake_body);
         if let Some(rest) = ex.request.path.strip_prefix("/collections/") {
             if method == "GET" {

@@ -220,10 +220,18 @@ pub(crate) fn snapshot_field(body: &[u8], boundary: &str) -> Result<SnapshotFiel
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return None;
+    let (&first, _) = needle.split_first()?;
+    let last_start = haystack.len().checked_sub(needle.len())?;
+    let mut i = 0;
+    // Jump between occurrences of the first byte: uploads are tens of MiB.
+    while i <= last_start {
+        i += haystack[i..=last_start].iter().position(|&b| b == first)?;
+        if &haystack[i..i + needle.len()] == needle {
+            return Some(i);
+        }
+        i += 1;
     }
-    haystack.windows(needle.len()).position(|w| w == needle)
+    None
 }
 
 #[cfg(test)]
