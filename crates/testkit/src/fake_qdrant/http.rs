@@ -295,15 +295,6 @@ pub(crate) fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
                 return;
             }
         };
-        let expects_body = head.chunked() || length.unwrap_or(0) > 0;
-        if expects_body
-            && head
-                .header("expect")
-                .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
-            && writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err()
-        {
-            return;
-        }
         if json_limited {
             if let Some(len) = length {
                 if len > JSON_LIMIT && !head.chunked() {
@@ -314,6 +305,15 @@ pub(crate) fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
                     return;
                 }
             }
+        }
+        let expects_body = head.chunked() || length.unwrap_or(0) > 0;
+        if expects_body
+            && head
+                .header("expect")
+                .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
+            && writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err()
+        {
+            return;
         }
         let limit = if json_limited { JSON_LIMIT } else { u64::MAX };
         let body = if head.chunked() {

@@ -141,10 +141,22 @@ fn extended_value(v: &str) -> Option<String> {
 
 /// Reads every field and returns the first `snapshot` one (later duplicates are ignored,
 /// other fields too, as `MultipartForm` does by default).
-pub(crate) fn snapshot_field(body: &[u8], boundary: &str) -> Result<SnapshotField, QError> {
+pub(crate) fn snapshot_field(body: Vec<u8>, boundary: &str) -> Result<SnapshotField, QError> {
+    let (filename, range) = locate_snapshot(&body, boundary)?;
+    let mut data = body;
+    data.truncate(range.end);
+    data.drain(..range.start);
+    Ok(SnapshotField { filename, data })
+}
+
+/// The filename and byte range of the first `snapshot` field.
+fn locate_snapshot(
+    body: &[u8],
+    boundary: &str,
+) -> Result<(Option<String>, std::ops::Range<usize>), QError> {
     let b = boundary.as_bytes();
     let mut cursor = Cursor { data: body, pos: 0 };
-    let mut snapshot: Option<SnapshotField> = None;
+    let mut snapshot: Option<(Option<String>, std::ops::Range<usize>)> = None;
     if !skip_until_boundary(&mut cursor, b)? {
         loop {
             // Headers up to the blank line.
@@ -196,13 +208,10 @@ pub(crate) fn snapshot_field(body: &[u8], boundary: &str) -> Result<SnapshotFiel
             delimiter.extend_from_slice(b);
             let rest = &body[cursor.pos..];
             let end = find(rest, &delimiter).ok_or_else(incomplete)?;
-            let data = &rest[..end];
+            let range = cursor.pos..cursor.pos + end;
             cursor.pos += end + delimiter.len();
             if name == "snapshot" && snapshot.is_none() {
-                snapshot = Some(SnapshotField {
-                    filename,
-                    data: data.to_vec(),
-                });
+                snapshot = Some((filename, range));
             }
             // What follows the boundary: CRLF (another field) or `--` (the end).
             let after = &body[cursor.pos..];
@@ -256,22 +265,21 @@ mod tests {
     fn the_recorded_bodies() {
         // The overhead of the recorded uploads: 84685 - 84480 bytes.
         assert_eq!(form("snapshot", Some("test_col.snapshot"), b"").len(), 205);
-        let field =
-            snapshot_field(&form("snapshot", Some("a.snapshot"), b"tar\r\n--x"), B).unwrap();
+        let field = snapshot_field(form("snapshot", Some("a.snapshot"), b"tar\r\n--x"), B).unwrap();
         assert_eq!(field.filename.as_deref(), Some("a.snapshot"));
         assert_eq!(field.data, b"tar\r\n--x");
-        let field = snapshot_field(&form("snapshot", None, b"x"), B).unwrap();
+        let field = snapshot_field(form("snapshot", None, b"x"), B).unwrap();
         assert_eq!(field.filename, None);
         let closing_only = format!("--{B}--\r\n");
         assert_eq!(closing_only.len(), 42);
         assert_eq!(
-            snapshot_field(closing_only.as_bytes(), B)
+            snapshot_field(closing_only.into_bytes(), B)
                 .unwrap_err()
                 .message,
             "Multipart stream is incomplete"
         );
         assert_eq!(
-            snapshot_field(&form("file", Some("a"), b"x"), B)
+            snapshot_field(form("file", Some("a"), b"x"), B)
                 .unwrap_err()
                 .message,
             "Required field is missing: snapshot"
@@ -279,7 +287,7 @@ mod tests {
         let mut cut = form("snapshot", Some("a"), b"xyz");
         cut.truncate(cut.len() - 10);
         assert_eq!(
-            snapshot_field(&cut, B).unwrap_err().message,
+            snapshot_field(cut, B).unwrap_err().message,
             "Multipart stream is incomplete"
         );
     }

@@ -226,8 +226,9 @@ struct SnapshotRecover {
     api_key: Option<String>,
 }
 
-/// Downloads a snapshot from a URL, `api-key` header set when the body had `api_key`.
-fn fetch(url: &url::Url, api_key: Option<&str>) -> Result<Vec<u8>, QError> {
+/// Downloads a snapshot from a URL into `dest`, `api-key` header set when the body had
+/// `api_key`.
+fn fetch(url: &url::Url, api_key: Option<&str>, dest: &Path) -> Result<(), QError> {
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(10))
         .timeout(Duration::from_secs(600))
@@ -238,12 +239,10 @@ fn fetch(url: &url::Url, api_key: Option<&str>) -> Result<Vec<u8>, QError> {
     }
     match request.call() {
         Ok(response) => {
-            let mut bytes = Vec::new();
-            response
-                .into_reader()
-                .read_to_end(&mut bytes)
+            let mut file = File::create(dest).map_err(QError::io)?;
+            io::copy(&mut response.into_reader(), &mut file)
                 .map_err(|e| QError::service(format!("Http request error: {e}")))?;
-            Ok(bytes)
+            Ok(())
         }
         Err(ureq::Error::Status(code, _)) => Err(QError::bad_input(format!(
             "Failed to download tar from {url}: status - {code} {}",
@@ -283,7 +282,10 @@ fn recover_from(shared: &Shared, name: &str, source: SnapshotRecover) -> Result<
                 )));
             }
             if let Some(expected) = &source.checksum {
-                let actual = sha256_hex(&fs::read(&path).map_err(QError::io)?);
+                let actual = manifest::sha256::hash_file(&path)
+                    .map_err(QError::io)?
+                    .1
+                    .to_string();
                 if !checksum_matches(&actual, expected) {
                     return Err(QError::bad_input(format!(
                         "Snapshot checksum mismatch: expected {expected}, got {actual}"
@@ -293,7 +295,6 @@ fn recover_from(shared: &Shared, name: &str, source: SnapshotRecover) -> Result<
             restore_file(shared, name, &path)
         }
         "http" | "https" => {
-            let bytes = fetch(url, source.api_key.as_deref())?;
             let stem = Path::new(url.path())
                 .file_name()
                 .map(|n| format!("{}-", n.to_string_lossy()))
@@ -303,17 +304,24 @@ fn recover_from(shared: &Shared, name: &str, source: SnapshotRecover) -> Result<
                 .suffix(".download")
                 .tempdir_in(shared.tmp_dir())
                 .map_err(QError::io)?;
-            unpack(bytes.as_slice(), tmp.path())
+            let downloaded = tmp.path().join("snapshot.tar");
+            fetch(url, source.api_key.as_deref(), &downloaded)?;
+            let unpacked = tmp.path().join("unpacked");
+            let file = File::open(&downloaded).map_err(QError::io)?;
+            unpack(BufReader::new(file), &unpacked)
                 .map_err(|e| QError::service(format!("Failed to unpack tar archive: {e}")))?;
             if let Some(expected) = &source.checksum {
-                let actual = sha256_hex(&bytes);
+                let actual = manifest::sha256::hash_file(&downloaded)
+                    .map_err(QError::io)?
+                    .1
+                    .to_string();
                 if !checksum_matches(&actual, expected) {
                     return Err(QError::bad_input(format!(
                         "Snapshot checksum mismatch: expected {expected}, got {actual}"
                     )));
                 }
             }
-            let loaded = load_unpacked(tmp.path())?;
+            let loaded = load_unpacked(&unpacked)?;
             apply(shared, name, loaded)
         }
         other => Err(QError::bad_request(format!(
@@ -380,7 +388,7 @@ fn upload_restore(
 
 /// `POST /collections/{name}/snapshots/upload?priority=…&wait=…&checksum=…`, field
 /// `snapshot` (default `wait=true`; no size limit).
-pub(crate) fn upload(ctx: &Ctx, name: &str) -> Response {
+pub(crate) fn upload(ctx: &Ctx, name: &str, body: Vec<u8>) -> Response {
     if let Err(e) = validate_collection_name(name) {
         return e.json(ctx.elapsed());
     }
@@ -405,7 +413,7 @@ pub(crate) fn upload(ctx: &Ctx, name: &str) -> Response {
         Err(e) => return e.json(ctx.elapsed()),
     };
     // …then the body, then the handler itself.
-    let field = match multipart::snapshot_field(&ctx.request.body, &boundary) {
+    let field = match multipart::snapshot_field(body, &boundary) {
         Ok(f) => f,
         Err(e) => return e.text(),
     };

@@ -116,6 +116,10 @@ pub(crate) fn resolve(method: &str, path: &str) -> Option<Route> {
     } else {
         rest.split('/').map(percent_decode).collect()
     };
+    // A `{param}` matches one or more characters: `/collections/` is no route.
+    if segments.iter().any(String::is_empty) {
+        return None;
+    }
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     let own = |x: &str| x.to_owned();
     use Route::*;
@@ -187,11 +191,12 @@ pub(crate) fn handle(shared: &Arc<Shared>, request: Request) -> Response {
         .as_ref()
         .map(|r| r.pattern().to_owned())
         .unwrap_or_else(|| format!("{} <unknown>", request.method));
-    let response = match auth::authenticate(shared, &request.path, &request.headers) {
+    let access = auth::authenticate(shared, &request.path, &request.headers);
+    let response = match access {
         Err(refused) => refused,
         Ok(access) => match route {
             None => Response::empty(404),
-            Some(route) => dispatch(shared, route, &request, access, started),
+            Some(route) => dispatch(shared, route, request, access, started),
         },
     };
     *shared
@@ -208,13 +213,18 @@ pub(crate) fn handle(shared: &Arc<Shared>, request: Request) -> Response {
 fn dispatch(
     shared: &Arc<Shared>,
     route: Route,
-    request: &Request,
+    mut request: Request,
     access: Access,
     started: Instant,
 ) -> Response {
+    // An upload is handed over rather than copied: it may be large.
+    let upload = match route {
+        Route::UploadSnapshot(_) => std::mem::take(&mut request.body),
+        _ => Vec::new(),
+    };
     let ctx = Ctx {
         shared,
-        request,
+        request: &request,
         access,
         started,
     };
@@ -242,7 +252,7 @@ fn dispatch(
         Scroll(c) => points::scroll(&ctx, &c),
         ListSnapshots(c) => snapshots::list(&ctx, &c),
         CreateSnapshot(c) => snapshots::create(&ctx, &c),
-        UploadSnapshot(c) => restore::upload(&ctx, &c),
+        UploadSnapshot(c) => restore::upload(&ctx, &c, upload),
         RecoverSnapshot(c) => restore::recover(&ctx, &c),
         DownloadSnapshot(c, name) => snapshots::download(&ctx, &c, &name),
         DeleteSnapshot(c, name) => snapshots::delete(&ctx, &c, &name),
