@@ -136,6 +136,10 @@ fn a_snapshot_restores_the_collection_exactly() {
         info["payload_schema"]["city"],
         json!({"data_type": "keyword", "points": 40})
     );
+    assert_eq!(
+        info["payload_schema"]["n"],
+        json!({"data_type": "integer", "params": {"type": "integer", "range": true}, "points": 40})
+    );
     assert_eq!(points[40]["id"], "5c56c793-69f3-4fbf-87e6-c4bf54c28c26");
 
     let created = post(&q, "/collections/docs/snapshots?wait=true").json()["result"].clone();

@@ -101,11 +101,9 @@ impl Collection {
                 .count();
             let mut info = Map::new();
             info.insert("data_type".into(), json!(index_type(field_schema)));
-            if let Value::Object(obj) = field_schema {
-                let params: Map<String, Value> = obj.clone();
-                if params.len() > 1 {
-                    info.insert("params".into(), Value::Object(params));
-                }
+            // An object schema is `PayloadSchemaParams`, shown as given (`type` included).
+            if let Value::Object(params) = field_schema {
+                info.insert("params".into(), Value::Object(params.clone()));
             }
             info.insert("points".into(), json!(points));
             schema.insert(field.clone(), Value::Object(info));

@@ -13,7 +13,28 @@
 //!
 //! Snapshot files are real tars (`config.json`, `payload_index.json`, a segment tar holding
 //! the points…) that this fake restores exactly; they are not Qdrant's segment format, so a
-//! real server cannot restore them, nor the fake a real server's.
+//! real server cannot restore them, nor the fake a real server's (that fails with a 500
+//! naming the missing `points.jsonl`).
+//!
+//! # Where the recording is silent
+//!
+//! These follow Qdrant's source or are the fake's choice, and are not proven by a recording:
+//! - Checks run in the order of Qdrant's extractors: collection name in the path (422), body
+//!   (400/422), query parameters (400/422), then the handler: access (403), state.
+//! - The read-only key gets its 403 before `wait=false` is honoured (so also with
+//!   `wait=false`); it may download full-storage snapshots as it may list them.
+//! - With `wait=false`, everything after that is hidden behind the 202, the upload checksum
+//!   check included; the work runs on a background thread ([`FakeQdrant::settle`] waits,
+//!   [`FakeQdrant::background_errors`] tells what the real server would only log). Point
+//!   upserts with `wait=false` are applied before the answer.
+//! - `GET /collections` lists names sorted; the real order is a hash map's.
+//! - Responses are never compressed (a real server gzips when `Accept-Encoding` asks), and
+//!   CORS preflights are not answered.
+//! - Only the routes above exist; search, query, aliases, shard snapshots… are 404 here.
+//!   `order_by` in scroll is refused (400).
+//! - `indexed_vectors_count` counts sparse vectors (indexed on write); dense ones are never
+//!   past the indexing threshold in tests.
+//! - The texts of rare multipart errors (no Content-Disposition, no name) are approximations.
 //!
 //! ```no_run
 //! use testkit::fake_qdrant::FakeQdrant;
