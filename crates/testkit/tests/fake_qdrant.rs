@@ -339,14 +339,14 @@ fn snapshots_can_be_slow_or_fail() {
     q.create_collection("c", 2, "Dot");
     q.create_collection("d", 2, "Dot");
 
-    q.delay_snapshot_creation(Duration::from_millis(300));
+    q.delay_snapshot_creation(Duration::from_millis(800));
     let t = Instant::now();
     assert_eq!(post(&q, "/collections/c/snapshots?wait=true").status, 200);
-    assert!(t.elapsed() >= Duration::from_millis(300));
+    assert!(t.elapsed() >= Duration::from_millis(800));
     let t = Instant::now();
     q.advance_clock(Duration::from_secs(1));
     assert_eq!(post(&q, "/collections/c/snapshots?wait=false").status, 202);
-    assert!(t.elapsed() < Duration::from_millis(300));
+    assert!(t.elapsed() < Duration::from_millis(800));
     q.settle();
     assert_eq!(
         get(&q, "/collections/c/snapshots").json()["result"]
