@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod command;
+pub mod fake_qdrant;
 mod faulty_proxy;
 pub mod replay;
 mod silent;
