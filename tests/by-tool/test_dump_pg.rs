@@ -61,7 +61,7 @@ fn backup_manifest_describes_the_dump_exactly() {
 /// PUBLIC on every test database, so under another role each would be a failed manifest
 /// (never a silent omission); each `--all` test excludes the others' and every plain
 /// scenario database (`sv_*`), and then knows exactly what it must see.
-const ALL_TEST_PREFIXES: [&str; 2] = ["allsv_", "unreachsv_"];
+const ALL_TEST_PREFIXES: [&str; 3] = ["allsv_", "unreachsv_", "collidesv_"];
 
 fn all_excluding_other_tests(prefix: &str) -> Vec<String> {
     let mut args = vec![
@@ -112,6 +112,50 @@ fn all_dumps_every_database_the_role_can_reach() {
     );
     let ma = manifests.iter().find(|m| database_of(m) == a).unwrap();
     assert_eq!(ma.stats.as_ref().unwrap()["tables"]["public.t"], 2);
+}
+
+#[test]
+fn databases_whose_names_map_to_one_id_name_are_kept_apart_and_told() {
+    let s = Scenario::new();
+    let role = s.create_role("collider");
+    // "my db" and "my-db" both become my-db in ids and file names.
+    let base = format!("collide{}", s.db_name("my"));
+    let (spaced, dashed) = (format!("{base} db"), format!("{base}-db"));
+    for db in [&spaced, &dashed] {
+        s.create_db(db);
+        s.sql(
+            "postgres",
+            &format!("GRANT CONNECT ON DATABASE \"{db}\" TO \"{role}\""),
+        );
+    }
+    let out = s
+        .cmd(&bin("dump-pg"))
+        .args(all_excluding_other_tests("collidesv_"))
+        .args(["--exclude-database", "postgres", "--username", &role])
+        .run();
+    out.succeeds().stderr_contains("would get the same id name");
+    let manifests = out.manifests();
+    assert_eq!(manifests.len(), 2, "{manifests:?}");
+    assert!(manifests.iter().all(|m| m.is_ok()));
+    let ids: std::collections::BTreeSet<_> = manifests.iter().map(|m| m.id.to_string()).collect();
+    assert_eq!(ids.len(), 2, "distinct ids: {ids:?}");
+    let of = |db: &str| {
+        manifests
+            .iter()
+            .find(|m| database_of(m) == db)
+            .unwrap()
+            .id
+            .to_string()
+    };
+    assert!(
+        of(&dashed).starts_with(&format!("postgres_{dashed}_")),
+        "the exact name keeps its id"
+    );
+    assert!(
+        of(&spaced).starts_with(&format!("postgres_{dashed}-")),
+        "{}",
+        of(&spaced)
+    );
 }
 
 #[test]
