@@ -202,23 +202,7 @@ fn two_dumps_of_one_database_in_the_same_second_never_share_a_file() {
         "CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 1000);",
     );
     // A pg_dump that takes a second to start, so that the two runs overlap.
-    let bindir = s.path().join("slowbin");
-    std::fs::create_dir_all(&bindir).unwrap();
-    let real = String::from_utf8(
-        std::process::Command::new("sh")
-            .args(["-c", "command -v pg_dump"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let wrapper = bindir.join("pg_dump");
-    std::fs::write(
-        &wrapper,
-        format!("#!/bin/sh\nsleep 1\nexec {} \"$@\"\n", real.trim()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bindir = crate::util::pg_dump_wrapper(&s, "slowbin", "sleep 1\nexec \"$REAL\" \"$@\"");
     // Start both just after a second begins, so they get the same id.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -720,11 +704,7 @@ fn a_full_spool_during_a_dump_says_the_spool_ran_out_of_space() {
 #[test]
 fn the_first_sigterm_stops_a_tool_blocked_on_a_silent_child() {
     let s = Scenario::new();
-    let bindir = s.path().join("hangbin");
-    std::fs::create_dir_all(&bindir).unwrap();
-    let wrapper = bindir.join("pg_dump");
-    std::fs::write(&wrapper, "#!/bin/sh\nexec sleep 600\n").unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bindir = crate::util::pg_dump_wrapper(&s, "hangbin", "exec sleep 600");
     let child = s
         .cmd(&bin("dump-pg"))
         .args(["--dbname", s.db(), "--pg-bindir", bindir.to_str().unwrap()])

@@ -102,3 +102,26 @@ pub fn manifest_for(id: &str, path: &std::path::Path, data: &[u8]) -> Manifest {
     });
     manifest::ndjson::parse_line(&line.to_string()).unwrap()
 }
+
+/// A directory `dir` (under the scenario) with a `pg_dump` that runs `script` (a shell
+/// script body; `$REAL` is the real pg_dump), for `--pg-bindir`: to see what dump-pg hands
+/// pg_dump, to slow it down, or to make it hang.
+pub fn pg_dump_wrapper(s: &Scenario, dir: &str, script: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bindir = s.path().join(dir);
+    std::fs::create_dir_all(&bindir).unwrap();
+    let real = std::process::Command::new("sh")
+        .args(["-c", "command -v pg_dump"])
+        .output()
+        .unwrap()
+        .stdout;
+    let real = String::from_utf8(real).unwrap();
+    let wrapper = bindir.join("pg_dump");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nREAL={}\n{script}\n", real.trim()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bindir
+}

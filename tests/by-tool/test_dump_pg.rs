@@ -288,27 +288,11 @@ fn no_database_named_is_a_usage_error() {
 /// line) and its environment (`pg_dump.env`, `env` output), then runs the real one: for
 /// `--pg-bindir`, to see exactly what dump-pg handed it.
 fn recording_pg_dump(s: &Scenario) -> std::path::PathBuf {
-    let bindir = s.path().join("pgbin");
-    std::fs::create_dir_all(&bindir).unwrap();
-    let real = String::from_utf8(
-        std::process::Command::new("sh")
-            .args(["-c", "command -v pg_dump"])
-            .output()
-            .unwrap()
-            .stdout,
+    crate::util::pg_dump_wrapper(
+        s,
+        "pgbin",
+        "printf '%s\\n' \"$@\" > \"$0.argv\"\nenv > \"$0.env\"\nexec \"$REAL\" \"$@\"",
     )
-    .unwrap();
-    let wrapper = bindir.join("pg_dump");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$0.argv\"\nenv > \"$0.env\"\nexec {} \"$@\"\n",
-            real.trim()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    bindir
 }
 
 /// What the recording pg_dump saw: (argv, environment variable → value).

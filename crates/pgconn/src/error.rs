@@ -265,17 +265,7 @@ pub fn describe(error: &postgres::Error) -> String {
     if let Some(db) = error.as_db_error() {
         return ServerMessage::from_db(db).to_string();
     }
-    let mut text = error.to_string();
-    let mut cause = std::error::Error::source(error);
-    while let Some(e) = cause {
-        let part = e.to_string();
-        // io::Error wrapping a rustls error prints the same text twice otherwise.
-        if !text.ends_with(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        cause = e.source();
-    }
+    let text = toolkit::cli::chain(error);
     one_line(&text)
 }
 

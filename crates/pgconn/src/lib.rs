@@ -43,7 +43,6 @@ mod command;
 mod connect;
 pub mod conninfo;
 mod error;
-mod password;
 pub mod pgpass;
 mod settings;
 mod sslmode;
@@ -52,9 +51,10 @@ mod tls;
 pub use command::{dbname_conninfo, CHILD_ENV};
 pub use conninfo::{is_conninfo, redact};
 pub use error::{describe, Error, ErrorKind, ServerMessage};
-pub use password::Password;
 pub use settings::{
     Builder, Host, PgArgs, Settings, DEFAULT_APPLICATION_NAME, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_PORT, DEFAULT_SOCKET_DIR,
 };
 pub use sslmode::{InvalidSslMode, SslMode};
+/// A password: the workspace's one secret type, which never prints.
+pub use toolkit::secret::Secret as Password;

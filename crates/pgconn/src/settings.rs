@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crate::conninfo;
 use crate::error::Error;
-use crate::password::Password;
 use crate::sslmode::SslMode;
+use crate::Password;
 
 /// Where libpq on Debian looks for the server's socket.
 pub const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
@@ -412,7 +412,7 @@ impl Builder {
 /// Resolved connection settings: every default applied, every value valid. Cheap to
 /// clone; [`Settings::for_database`] gives the same server with another database.
 ///
-/// `Debug` shows no password ([`Password`] prints `***`).
+/// `Debug` shows no password ([`Password`] prints `<redacted>`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     pub(crate) hosts: Vec<Host>,

@@ -322,6 +322,7 @@ pub fn run(cmd: &mut Command) -> Result<Said, ChildError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::copy::tests::FullDisk;
     use crate::progress::Hidden;
 
     fn sh(script: &str) -> Command {
@@ -393,20 +394,6 @@ mod tests {
             &text[..50]
         );
         assert!(text.len() < 3 * KEEP, "{}", text.len());
-    }
-
-    /// A sink that fails like a full disk.
-    struct FullDisk;
-    impl Write for FullDisk {
-        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-            Err(io::Error::new(
-                io::ErrorKind::StorageFull,
-                "No space left on device",
-            ))
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
     }
 
     #[test]

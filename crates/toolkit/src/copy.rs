@@ -146,7 +146,7 @@ pub fn copy(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::progress::Hidden;
 
@@ -187,8 +187,8 @@ mod tests {
         }
     }
 
-    /// A sink that fails like a full disk.
-    struct FullDisk;
+    /// A sink that fails like a full disk (also used by the child runner's tests).
+    pub(crate) struct FullDisk;
     impl Write for FullDisk {
         fn write(&mut self, _: &[u8]) -> io::Result<usize> {
             Err(io::Error::new(

@@ -164,6 +164,32 @@ macro_rules! forward_backend {
 
 forward_backend!(Arc<B>, &B);
 
+/// Copies exactly `len` bytes of `src` into `dst`, hashing them, and checks the digest
+/// against `expected`: the body of every `put` that writes somewhere it can still discard
+/// (a temp file, memory, nowhere) before the object becomes visible.
+pub(crate) fn copy_checked(
+    key: &ObjectKey,
+    src: &mut dyn Read,
+    dst: &mut dyn Write,
+    len: u64,
+    expected: Option<&Sha256>,
+    progress: &dyn Progress,
+) -> Result<PutReceipt> {
+    let copied = toolkit::copy::copy(
+        src,
+        dst,
+        toolkit::copy::CopyOptions::exact(len).hashed(),
+        progress,
+    )
+    .map_err(|e| copy_error(e, key))?;
+    let sha256 = copied.sha256.expect("hashed");
+    check_expected(key, &sha256, expected)?;
+    Ok(PutReceipt {
+        bytes: copied.bytes,
+        sha256,
+    })
+}
+
 /// The error of a source that hashes to something other than `expected`.
 pub(crate) fn check_expected(
     key: &ObjectKey,

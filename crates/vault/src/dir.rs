@@ -10,7 +10,7 @@ use toolkit::fs::{create_new_private, is_locked};
 use toolkit::progress::Progress;
 
 use crate::backend::{
-    check_expected, copy_error, Backend, CreateOnly, Incomplete, ObjectInfo, PutReceipt,
+    copy_checked, copy_error, Backend, CreateOnly, Incomplete, ObjectInfo, PutReceipt,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::ObjectKey;
@@ -116,10 +116,7 @@ impl Backend for DirBackend {
             let file = create_new_private(&temp)
                 .map_err(|e| Error::io(format!("cannot create {}", temp.display()), e))?;
             let mut out = BufWriter::with_capacity(1 << 20, file);
-            let copied = copy(src, &mut out, CopyOptions::exact(len).hashed(), progress)
-                .map_err(|e| copy_error(e, key))?;
-            let sha256 = copied.sha256.expect("hashed");
-            check_expected(key, &sha256, expected)?;
+            let receipt = copy_checked(key, src, &mut out, len, expected, progress)?;
             let file = out
                 .into_inner()
                 .map_err(|e| Error::io("cannot write", e.into_error()))?;
@@ -133,10 +130,7 @@ impl Backend for DirBackend {
                 _ => Error::io(format!("cannot create {}", path.display()), e),
             })?;
             sync_dir(dir).map_err(|e| Error::io("cannot fsync the directory", e))?;
-            Ok(PutReceipt {
-                bytes: copied.bytes,
-                sha256,
-            })
+            Ok(receipt)
         })();
         let _ = fs::remove_file(&temp);
         result.map_err(|e: Error| {

@@ -6,12 +6,9 @@ use std::io::{Read, Write};
 use std::sync::Mutex;
 
 use manifest::Sha256;
-use toolkit::copy::{copy, CopyOptions};
 use toolkit::progress::Progress;
 
-use crate::backend::{
-    check_expected, copy_error, Backend, CreateOnly, Incomplete, ObjectInfo, PutReceipt,
-};
+use crate::backend::{copy_checked, Backend, CreateOnly, Incomplete, ObjectInfo, PutReceipt};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::ObjectKey;
 
@@ -77,23 +74,12 @@ impl<B: Backend> Backend for DryRun<B> {
         if self.exists(key)? {
             return Err(crate::dir::already_exists(key));
         }
-        let copied = copy(
-            src,
-            &mut std::io::sink(),
-            CopyOptions::exact(len).hashed(),
-            progress,
-        )
-        .map_err(|e| copy_error(e, key))?;
-        let sha256 = copied.sha256.expect("hashed");
-        check_expected(key, &sha256, expected)?;
+        let receipt = copy_checked(key, src, &mut std::io::sink(), len, expected, progress)?;
         self.planned
             .lock()
             .unwrap()
-            .push(Planned::Put(key.clone(), copied.bytes));
-        Ok(PutReceipt {
-            bytes: copied.bytes,
-            sha256,
-        })
+            .push(Planned::Put(key.clone(), receipt.bytes));
+        Ok(receipt)
     }
 
     fn get(&self, key: &ObjectKey, dst: &mut dyn Write, progress: &dyn Progress) -> Result<u64> {

@@ -10,7 +10,7 @@ use toolkit::copy::{copy, CopyOptions};
 use toolkit::progress::Progress;
 
 use crate::backend::{
-    check_expected, copy_error, Backend, CreateOnly, Incomplete, ObjectInfo, PutReceipt,
+    copy_checked, copy_error, Backend, CreateOnly, Incomplete, ObjectInfo, PutReceipt,
 };
 use crate::dir::already_exists;
 use crate::error::{Error, ErrorKind, Result};
@@ -65,19 +65,13 @@ impl Backend for MemBackend {
             return Err(already_exists(key));
         }
         let mut data = Vec::new();
-        let copied = copy(src, &mut data, CopyOptions::exact(len).hashed(), progress)
-            .map_err(|e| copy_error(e, key))?;
-        let sha256 = copied.sha256.expect("hashed");
-        check_expected(key, &sha256, expected)?;
+        let receipt = copy_checked(key, src, &mut data, len, expected, progress)?;
         let mut objects = self.objects.lock().unwrap();
         if objects.contains_key(key) {
             return Err(already_exists(key));
         }
         objects.insert(key.clone(), (data, SystemTime::now()));
-        Ok(PutReceipt {
-            bytes: copied.bytes,
-            sha256,
-        })
+        Ok(receipt)
     }
 
     fn get(&self, key: &ObjectKey, dst: &mut dyn Write, progress: &dyn Progress) -> Result<u64> {
