@@ -375,6 +375,48 @@ fn seaweedfs_honours_create_only_writes() {
         vault::CreateOnly::Atomic,
         "SeaweedFS refused the second If-None-Match PUT of the probe"
     );
+    // Two multipart uploads of one key at once, both past the check before the write: only
+    // the create-only Complete can keep one of them out.
+    let racing = vault::ObjectKey::new("postgres/2025/01/30/race.dump").unwrap();
+    let data: Vec<Vec<u8>> = (0..2u8).map(|k| vec![k + 7; 12 << 20]).collect();
+    let start = std::sync::Barrier::new(2);
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = data
+            .iter()
+            .map(|d| {
+                let (backend, racing, start) = (&backend, &racing, &start);
+                scope.spawn(move || {
+                    start.wait();
+                    vault::Backend::put(
+                        backend,
+                        racing,
+                        &mut &d[..],
+                        d.len() as u64,
+                        None,
+                        &toolkit::progress::Hidden,
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winners: Vec<usize> = (0..2).filter(|&i| results[i].is_ok()).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    let loser = results[1 - winners[0]].as_ref().unwrap_err();
+    assert_eq!(loser.kind(), vault::ErrorKind::AlreadyExists, "{loser}");
+    assert!(
+        loser
+            .to_string()
+            .contains("another upload created it first"),
+        "refused by the server at Complete (412), not by the check before: {loser}"
+    );
+    let mut stored = Vec::new();
+    vault::Backend::get(&backend, &racing, &mut stored, &toolkit::progress::Hidden).unwrap();
+    assert!(stored == data[winners[0]], "the winner's bytes, whole");
+    let server = testkit::S3Server::from_env();
+    assert!(server
+        .incomplete_uploads(&testkit::bucket_of(&vault), "stack/")
+        .is_empty());
     // A create-only PUT of an existing key, sent behind vault-put's back, is refused too.
     let key = vault::ObjectKey::new("postgres/2025/01/30/x.dump").unwrap();
     vault::Backend::put(

@@ -250,4 +250,18 @@ mod tests {
         let err = check_private_dir(&spool, "spool").unwrap_err();
         assert!(err.contains("writable by everyone"), "{err}");
     }
+
+    #[test]
+    fn a_directory_owned_by_someone_else_is_refused() {
+        if euid() != 0 {
+            eprintln!("not root: cannot give a directory to another user; checked as root in CI");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        create_private_dir_all(&spool).unwrap();
+        std::os::unix::fs::chown(&spool, Some(65534), None).unwrap();
+        let err = check_private_dir(&spool, "spool").unwrap_err();
+        assert!(err.contains("belongs to uid 65534"), "{err}");
+    }
 }
