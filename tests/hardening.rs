@@ -530,7 +530,13 @@ fn a_read_back_that_fails_after_the_object_is_complete_is_finished_by_the_next_r
     let m = spooled(&s, "postgres_readback_20250130_020000", 12 << 20);
     // Every GET of the object fails: the read-back after the upload completed.
     let pattern = format!("GET /{bucket}/stack/postgres/");
-    let (out, _proxy) = put_through(&s, &vault, &[(&pattern, usize::MAX)], &m, &[]);
+    let (out, _proxy) = put_through(
+        &s,
+        &vault,
+        &[(&pattern, usize::MAX)],
+        &m,
+        &["--verify", "read-back"],
+    );
     out.fails_with(1).stderr_contains("HTTP 503");
     assert_eq!(s.spool_files().len(), 1);
     finishes_on_rerun(&s, &vault, &m);

@@ -47,6 +47,101 @@ fn multipart_uploads_and_ranged_downloads_round_trip_on_s3() {
 }
 
 #[test]
+fn the_default_proof_is_the_servers_checksums_and_each_level_is_recorded() {
+    let s = Scenario::new();
+    // (vault, flags, size, how the sidecar says it was verified)
+    let s3 = s.s3_vault();
+    let dir = s.dir_vault();
+    let cases: [(&str, &[&str], usize, &str); 6] = [
+        (&s3, &[], 12 << 20, "server-checksums"),
+        (&s3, &[], 1000, "server-checksums"),
+        (&s3, &["--verify", "read-back"], 12 << 20, "read-back"),
+        (&s3, &["--verify", "size"], 1000, "size"),
+        (&dir, &[], 1000, "local-write"),
+        (&dir, &["--verify", "read-back"], 1000, "read-back"),
+    ];
+    for (i, (vault, flags, size, want)) in cases.into_iter().enumerate() {
+        let m = spooled(&s, &format!("postgres_proof{i}_20250130_020000"), size);
+        let out = s
+            .cmd(&bin("vault-put"))
+            .args(["--vault", vault, "--s3-part-size", "5MiB"])
+            .args(flags)
+            .manifests_in(&[m])
+            .run();
+        out.succeeds();
+        assert!(
+            !out.stderr.contains("verifies no checksums"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(
+            out.manifest().vault.unwrap().verified.as_deref(),
+            Some(want),
+            "{vault} {flags:?} {size}"
+        );
+    }
+}
+
+#[test]
+fn a_server_that_verifies_no_checksums_is_read_back_instead_and_said_so() {
+    let s = Scenario::new();
+    let vault = s.s3_vault();
+    let server = testkit::S3Server::from_env();
+    let proxy = testkit::FaultyProxy::stripping(&server.endpoint, "x-amz-checksum-crc32");
+    for (i, size) in [12 << 20, 1000].into_iter().enumerate() {
+        let m = spooled(&s, &format!("postgres_nocrc{i}_20250130_020000"), size);
+        let out = s
+            .cmd(&bin("vault-put"))
+            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+            .args(["--vault", &vault, "--s3-part-size", "5MiB"])
+            .manifests_in(&[m])
+            .run();
+        out.succeeds().stderr_contains("verifies no checksums");
+        assert_eq!(
+            out.manifest().vault.unwrap().verified.as_deref(),
+            Some("read-back")
+        );
+    }
+}
+
+#[test]
+fn bytes_damaged_on_the_way_are_refused_by_the_server_and_nothing_is_stored() {
+    let s = Scenario::new();
+    let vault = s.s3_vault();
+    let bucket = testkit::bucket_of(&vault);
+    let server = testkit::S3Server::from_env();
+    // Part 2 of a multipart upload, and a single PUT.
+    for (i, size, pattern) in [(0, 12 << 20, "partNumber=2&"), (1, 1000, "PUT /")] {
+        let proxy = testkit::FaultyProxy::corrupting(&server.endpoint, pattern);
+        let m = spooled(&s, &format!("postgres_damaged{i}_20250130_020000"), size);
+        let out = s
+            .cmd(&bin("vault-put"))
+            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+            .args([
+                "--vault",
+                &vault,
+                "--s3-part-size",
+                "5MiB",
+                "--s3-retries",
+                "0",
+            ])
+            .manifests_in(&[m])
+            .run();
+        out.fails_with(1).stderr_contains("BadDigest");
+        let backend = server.backend(&bucket, "stack");
+        assert!(
+            vault::Backend::list(&backend, "").unwrap().is_empty(),
+            "nothing stored"
+        );
+        assert!(
+            server.incomplete_uploads(&bucket, "stack/").is_empty(),
+            "upload aborted"
+        );
+        assert_eq!(s.spool_files().len(), i + 1, "spool files kept");
+    }
+}
+
+#[test]
 fn part_sizes_s3_would_refuse_are_a_usage_error() {
     let s = Scenario::new();
     s.cmd(&bin("vault-put"))

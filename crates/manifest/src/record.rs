@@ -218,6 +218,12 @@ pub struct VaultRecord {
     pub sha256: Sha256,
     /// When the upload was verified.
     pub stored_at: Timestamp,
+    /// How what is stored was proven to be the artifact: `server-checksums` (the server
+    /// verified every part's CRC32 and the object's), `read-back` (read back whole, SHA-256
+    /// compared), `local-write` (written and fsynced into a directory vault by this
+    /// process), or `size` (the stored size only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<String>,
     /// Fields this version does not know, kept as they came.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

@@ -23,6 +23,16 @@ pub struct FaultyProxy {
     rules: Arc<Mutex<Vec<Rule>>>,
 }
 
+/// What the proxy does besides failing requests.
+#[derive(Clone, Default)]
+struct Behaviour {
+    /// Response headers removed (lowercase names): a server that does not echo them.
+    strip: Vec<String>,
+    /// Requests whose line contains this get one byte of their body flipped on the way: a
+    /// network (or a buggy middlebox) that damages data.
+    corrupt: Option<String>,
+}
+
 impl FaultyProxy {
     /// Starts a proxy to `upstream` (`http://host:port`) that answers the first `failures`
     /// requests whose request line contains `pattern` with 503 SlowDown.
@@ -33,6 +43,30 @@ impl FaultyProxy {
     /// Like [`start`](Self::start) with several `(pattern, failures)` rules; the first rule
     /// whose pattern a request line contains decides.
     pub fn start_with(upstream: &str, rules: &[(&str, usize)]) -> Self {
+        Self::start_full(upstream, rules, Behaviour::default())
+    }
+
+    /// A proxy that fails nothing and removes the response header `name` from every
+    /// answer: an S3 server that does not echo it (e.g. one that verifies no checksums).
+    pub fn stripping(upstream: &str, name: &str) -> Self {
+        let behaviour = Behaviour {
+            strip: vec![name.to_ascii_lowercase()],
+            ..Behaviour::default()
+        };
+        Self::start_full(upstream, &[], behaviour)
+    }
+
+    /// A proxy that flips one byte in the body of every request whose request line contains
+    /// `pattern`, and fails nothing.
+    pub fn corrupting(upstream: &str, pattern: &str) -> Self {
+        let behaviour = Behaviour {
+            corrupt: Some(pattern.to_owned()),
+            ..Behaviour::default()
+        };
+        Self::start_full(upstream, &[], behaviour)
+    }
+
+    fn start_full(upstream: &str, rules: &[(&str, usize)], behaviour: Behaviour) -> Self {
         let upstream = upstream.trim_start_matches("http://").to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
@@ -50,8 +84,9 @@ impl FaultyProxy {
         // The thread lives as long as the test process; the listener is never closed.
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (rules, upstream) = (shared.clone(), upstream.clone());
-                thread::spawn(move || serve(client, &upstream, &rules));
+                let (rules, upstream, behaviour) =
+                    (shared.clone(), upstream.clone(), behaviour.clone());
+                thread::spawn(move || serve(client, &upstream, &rules, &behaviour));
             }
         });
         FaultyProxy { endpoint, rules }
@@ -59,7 +94,7 @@ impl FaultyProxy {
 
     /// How many requests matched the first pattern so far.
     pub fn hits(&self) -> usize {
-        self.rules.lock().unwrap()[0].hits
+        self.rules.lock().unwrap().first().map_or(0, |r| r.hits)
     }
 
     /// How many requests matched `pattern` so far.
@@ -74,7 +109,7 @@ impl FaultyProxy {
 
 /// Serves one client connection, request by request (clients keep connections alive, so
 /// every request on it is inspected, not only the first).
-fn serve(client: TcpStream, upstream: &str, rules: &Mutex<Vec<Rule>>) {
+fn serve(client: TcpStream, upstream: &str, rules: &Mutex<Vec<Rule>>, behaviour: &Behaviour) {
     let mut reader = BufReader::new(client.try_clone().unwrap());
     let mut client = client;
     while let Some(head) = read_head(&mut reader) {
@@ -99,6 +134,12 @@ fn serve(client: TcpStream, upstream: &str, rules: &Mutex<Vec<Rule>>) {
                 None => false,
             }
         };
+        if let Some(pattern) = &behaviour.corrupt {
+            if request_line.contains(pattern.as_str()) && !body.is_empty() {
+                let middle = body.len() / 2;
+                body[middle] ^= 0x01;
+            }
+        }
         let answer = if fail {
             let body = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
             format!(
@@ -108,7 +149,7 @@ fn serve(client: TcpStream, upstream: &str, rules: &Mutex<Vec<Rule>>) {
             .into_bytes()
         } else {
             match forward(upstream, &head, &body) {
-                Some(answer) => answer,
+                Some(answer) => strip_headers(answer, &behaviour.strip),
                 None => return,
             }
         };
@@ -135,6 +176,32 @@ fn forward(upstream: &str, head: &[u8], body: &[u8]) -> Option<Vec<u8>> {
     let mut answer = Vec::new();
     server.read_to_end(&mut answer).ok()?;
     Some(answer)
+}
+
+/// `answer` without the headers named in `strip`.
+fn strip_headers(answer: Vec<u8>, strip: &[String]) -> Vec<u8> {
+    if strip.is_empty() {
+        return answer;
+    }
+    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return answer;
+    };
+    let head = String::from_utf8_lossy(&answer[..end]).into_owned();
+    let kept: Vec<&str> = head
+        .split("\r\n")
+        .filter(|line| {
+            let name = line
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            !strip.contains(&name)
+        })
+        .collect();
+    let mut out = kept.join("\r\n").into_bytes();
+    out.extend_from_slice(&answer[end..]);
+    out
 }
 
 /// The request head, through the blank line.

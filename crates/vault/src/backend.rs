@@ -43,6 +43,21 @@ pub struct PutReceipt {
     pub bytes: u64,
     /// SHA-256 of what was read from the source and sent.
     pub sha256: Sha256,
+    /// What the backend proved about what it stored, while storing it.
+    pub proof: StoreProof,
+}
+
+/// What a backend proved, while storing, about what it stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreProof {
+    /// The server recomputed the CRC32 of every part and of the object, refused any that
+    /// differed, and reported the same values back: it received exactly these bytes.
+    ServerChecksums,
+    /// Written by this process into a local file, fsynced before it got its name.
+    LocalWrite,
+    /// The server accepted the bytes and proved nothing (it echoes no checksums): only a
+    /// read-back shows what it holds.
+    None,
 }
 
 /// How a backend keeps "objects are never overwritten".
@@ -187,6 +202,7 @@ pub(crate) fn copy_checked(
     Ok(PutReceipt {
         bytes: copied.bytes,
         sha256,
+        proof: StoreProof::LocalWrite,
     })
 }
 
@@ -247,11 +263,8 @@ pub(crate) mod tests_common {
             )
             .unwrap();
         assert_eq!(
-            receipt,
-            PutReceipt {
-                bytes: data.len() as u64,
-                sha256: Sha256::of(&data)
-            }
+            (receipt.bytes, receipt.sha256),
+            (data.len() as u64, Sha256::of(&data))
         );
         let info = b.stat(&key).unwrap().expect("stored");
         assert_eq!(info.size, data.len() as u64);

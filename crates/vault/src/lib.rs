@@ -30,7 +30,7 @@ mod open;
 pub mod ops;
 pub mod s3;
 
-pub use backend::{Backend, CreateOnly, Incomplete, ObjectInfo, PutReceipt};
+pub use backend::{Backend, CreateOnly, Incomplete, ObjectInfo, PutReceipt, StoreProof};
 pub use dir::DirBackend;
 pub use dry_run::DryRun;
 pub use error::{Error, ErrorKind, Result};

@@ -55,9 +55,13 @@ pub struct Cli {
     #[arg(long)]
     keep: bool,
 
-    /// How to verify what was stored: read-back re-reads the whole object and compares size
-    /// and SHA-256; size compares the size only (the upload is hashed as it is sent either way).
-    #[arg(long, value_enum, default_value_t = Verify::ReadBack, value_name = "HOW")]
+    /// How to prove what was stored. checksum: the server recomputes the CRC32 of every
+    /// part and of the object and they are compared with the ones sent — proves what the
+    /// server received (a server that verifies no checksums is read back instead, with a
+    /// warning). read-back: the whole object is read back and its SHA-256 compared — proves
+    /// what the server returns now, at the cost of a download. size: the stored size only.
+    /// The upload is hashed (SHA-256) as it is sent in every case.
+    #[arg(long, value_enum, default_value_t = Verify::Checksum, value_name = "HOW")]
     verify: Verify,
 
     #[command(flatten)]
@@ -85,6 +89,7 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
     let style = cli.common.progress_style();
     let mut out = cli::manifests_out();
     let mut warned_create_only = false;
+    let mut warned_fallback = false;
     for manifest in cli::manifests_in() {
         let manifest = manifest?;
         if !manifest.is_ok() {
@@ -100,6 +105,14 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
         progress.finish();
         match stored {
             Ok(stored) => {
+                if stored.fell_back_to_read_back && !warned_fallback {
+                    warned_fallback = true;
+                    cli::info(format!(
+                        "warning: {} verifies no checksums (it echoed none), so each upload is \
+                         read back whole to prove it; pass --verify size to skip that",
+                        backend.location()
+                    ));
+                }
                 if stored.resumed {
                     cli::info(format!(
                         "{}: the artifact was already stored (an earlier upload stopped before \

@@ -8,19 +8,24 @@ use manifest::{Manifest, VaultRecord};
 use toolkit::cli::quote;
 use toolkit::progress::{Hidden, Progress};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, StoreProof};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::ObjectKey;
 use crate::layout::{artifact_key, id_prefix, sidecar_key, SIDECAR_LIMIT};
 
 use super::hash_object;
 
-/// How `store` checks what it stored.
+/// How `store` proves what it stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Verify {
-    /// Read the whole object back and compare size and SHA-256 (the default).
+    /// The server's own checksums: every part's CRC32 and the object's, recomputed by the
+    /// server and compared with the ones sent (proves what the server received). Falls
+    /// back to read-back, loudly, where the server verifies none. The default.
+    Checksum,
+    /// Read the whole object back and compare size and SHA-256 (proves what the server
+    /// returns, at the time of the check; costs a download).
     ReadBack,
-    /// Compare only the stored size (for slow links; the upload was still hashed as sent).
+    /// Compare only the stored size (the upload was still hashed as it was sent).
     Size,
 }
 
@@ -32,6 +37,9 @@ pub struct Stored {
     /// The artifact was already in the vault (a store interrupted after the artifact and
     /// before the sidecar); it was verified and only the sidecar was written.
     pub resumed: bool,
+    /// Checksum verification was asked for, the server proved nothing, and the object was
+    /// read back instead (the caller says so).
+    pub fell_back_to_read_back: bool,
 }
 
 /// Uploads the artifact `manifest` names, verifies it, writes the sidecar, and returns the
@@ -56,7 +64,8 @@ pub fn store(
     let sidecar = sidecar_key(&key);
     check_sidecar_size(manifest)?;
 
-    let resumed = match existing(backend, manifest, &key, &sidecar)? {
+    let mut fell_back_to_read_back = false;
+    let (resumed, verified) = match existing(backend, manifest, &key, &sidecar)? {
         Existing::Nothing => {
             let file = open_artifact(artifact)?;
             let mut reader = BufReader::with_capacity(1 << 20, file);
@@ -68,8 +77,18 @@ pub fn store(
                 progress,
             )?;
             progress.finish(); // the read-back below is not part of the transfer rate
-            verify_stored(backend, &key, receipt.bytes, receipt.sha256, verify)?;
-            false
+            let how = match (verify, receipt.proof) {
+                (Verify::Checksum, StoreProof::ServerChecksums) => "server-checksums",
+                (Verify::Checksum, StoreProof::LocalWrite) => "local-write",
+                (Verify::Checksum, StoreProof::None) => {
+                    fell_back_to_read_back = true;
+                    "read-back"
+                }
+                (Verify::ReadBack, _) => "read-back",
+                (Verify::Size, _) => "size",
+            };
+            verify_stored(backend, &key, receipt.bytes, receipt.sha256, how)?;
+            (false, how)
         }
         Existing::ArtifactOnly => {
             // Resuming: prove the stored object is this artifact before vouching for it.
@@ -87,7 +106,7 @@ pub fn store(
                 )
                 .with_key(&key));
             }
-            true
+            (true, "read-back")
         }
     };
 
@@ -97,6 +116,7 @@ pub fn store(
         bytes: artifact.bytes,
         sha256: artifact.sha256,
         stored_at: Timestamp::now(),
+        verified: Some(verified.to_owned()),
         extra: Default::default(),
     });
     let mut text = serde_json::to_vec_pretty(&out).expect("manifests serialize");
@@ -113,6 +133,7 @@ pub fn store(
     Ok(Stored {
         manifest: out,
         resumed,
+        fell_back_to_read_back,
     })
 }
 
@@ -179,16 +200,19 @@ fn check_sidecar_size(manifest: &Manifest) -> Result<()> {
     Ok(())
 }
 
+/// Checks the stored object `how` says (`read-back`, `size`; the server's and the local
+/// proofs were given while storing and need nothing more).
 fn verify_stored(
     backend: &dyn Backend,
     key: &ObjectKey,
     sent: u64,
     sent_sha: manifest::Sha256,
-    verify: Verify,
+    how: &str,
 ) -> Result<()> {
-    let (stored, stored_sha) = match verify {
-        Verify::ReadBack => hash_object(backend, key)?,
-        Verify::Size => {
+    let (stored, stored_sha) = match how {
+        "server-checksums" | "local-write" => return Ok(()),
+        "read-back" => hash_object(backend, key)?,
+        _ => {
             let info = backend.stat(key)?.ok_or_else(|| {
                 Error::new(ErrorKind::NotFound, "the object vanished after upload").with_key(key)
             })?;

@@ -3,18 +3,30 @@
 //! Both are create-only where the server honours `If-None-Match: *` (on PutObject and on
 //! CompleteMultipartUpload): of two uploads of one key exactly one is stored, the other gets
 //! 412 and aborts **its own** multipart upload — a run only ever removes what it wrote.
-//! The whole source is hashed as it is read and compared with the expected SHA-256
-//! *before* the object is created (before the PUT, before Complete), so a source that
-//! changed is never stored and never needs deleting.
+//!
+//! **What is proven, and how cheaply.** Every part (and a single PUT) carries its CRC32 in
+//! `x-amz-checksum-crc32`: the server recomputes it, refuses the part on a mismatch
+//! (`BadDigest`), and echoes it back, which is checked; CompleteMultipartUpload lists each
+//! part's CRC32, and the stored object's checksum (`HEAD` with checksum mode) is compared
+//! with the one computed here. That proves the server received exactly these bytes, at a
+//! fraction of the cost of hashing for SigV4 (bodies go `UNSIGNED-PAYLOAD`) or reading the
+//! object back. A server that echoes no checksum is reported (`ServerProof::None`), and the
+//! caller falls back to a read-back. The whole source is also hashed with SHA-256 as it is
+//! read and compared with the expected digest *before* the object is created (before the
+//! PUT, before Complete), so a source that changed is never stored and never needs deleting.
+//!
+//! **Memory.** Parts are read into a fixed pool of `parallel + 1` buffers, reused: peak
+//! memory is that pool, whatever the object size, and no part is copied.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
 
+use base64::Engine;
 use manifest::sha256::Hasher;
 use manifest::Sha256;
 use toolkit::progress::Progress;
 
-use crate::backend::{check_expected, CreateOnly, PutReceipt};
+use crate::backend::{check_expected, CreateOnly, PutReceipt, StoreProof};
 use crate::dir::already_exists;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::ObjectKey;
@@ -23,18 +35,33 @@ use super::request::{xml_tag, Payload, S3Client, S3Request};
 
 const CONTENT_TYPE: &str = "application/octet-stream";
 
-/// Reads exactly `size` bytes, or fails with `Integrity` if the source ends first.
-fn read_part(src: &mut dyn std::io::Read, size: usize) -> Result<Vec<u8>> {
-    let mut data = vec![0u8; size];
+/// A CRC32 as S3 writes it: base64 of the 4 big-endian bytes.
+fn crc_text(crc: u32) -> String {
+    base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes())
+}
+
+/// The checksum S3 reports for a multipart object built from parts with these CRC32s:
+/// the CRC32 of the concatenated part checksums, `-` the number of parts.
+fn composite(part_crcs: &[u32]) -> String {
+    let mut h = crc32fast::Hasher::new();
+    for crc in part_crcs {
+        h.update(&crc.to_be_bytes());
+    }
+    format!("{}-{}", crc_text(h.finalize()), part_crcs.len())
+}
+
+/// Fills `buf` (its current length) from `src`, or fails with `Integrity` if the source
+/// ends first.
+fn fill(src: &mut dyn std::io::Read, buf: &mut [u8]) -> Result<()> {
     let mut filled = 0;
-    while filled < size {
+    while filled < buf.len() {
         toolkit::interrupt::check()
             .map_err(|_| Error::new(ErrorKind::Interrupted, "upload stopped by a signal"))?;
-        match src.read(&mut data[filled..]) {
+        match src.read(&mut buf[filled..]) {
             Ok(0) => {
                 return Err(Error::new(
                     ErrorKind::Integrity,
-                    format!("source ended {} bytes early", size - filled),
+                    format!("source ended {} bytes early", buf.len() - filled),
                 ))
             }
             Ok(n) => filled += n,
@@ -42,11 +69,20 @@ fn read_part(src: &mut dyn std::io::Read, size: usize) -> Result<Vec<u8>> {
             Err(e) => return Err(Error::io("cannot read the source", e)),
         }
     }
-    Ok(data)
+    Ok(())
 }
 
-fn hex_sha256(data: &[u8]) -> String {
-    Sha256::of(data).to_string()
+/// Compares the checksum the server echoed for a part or object with ours. `None`: the
+/// server echoed nothing (it does not do checksums).
+fn echo_matches(echoed: Option<&str>, ours: &str, what: &str) -> Result<bool> {
+    match echoed {
+        None => Ok(false),
+        Some(theirs) if theirs == ours => Ok(true),
+        Some(theirs) => Err(Error::new(
+            ErrorKind::Integrity,
+            format!("{what}: the server stored CRC32 {theirs}, this side sent {ours}: the bytes changed in transit"),
+        )),
+    }
 }
 
 impl S3Client {
@@ -68,15 +104,24 @@ impl S3Client {
     ) -> Result<PutReceipt> {
         let sha256 = Sha256::of(data);
         check_expected(key, &sha256, expected)?;
+        let crc = crc_text(crc32fast::hash(data));
         let mut req = S3Request::new("PUT", Some(path));
         req.headers = self.create_only_headers(mode);
         req.headers.push(("content-type", CONTENT_TYPE.to_owned()));
-        req.payload = Payload::Bytes(data, sha256.to_string());
-        self.call(&req, "upload")
+        req.headers.push(("x-amz-checksum-crc32", crc.clone()));
+        req.payload = Payload::Unsigned(data);
+        let answer = self
+            .call(&req, "upload")
             .map_err(|e| created_elsewhere(e, key))?;
+        let proof = if echo_matches(answer.header("x-amz-checksum-crc32"), &crc, "upload")? {
+            StoreProof::ServerChecksums
+        } else {
+            StoreProof::None
+        };
         Ok(PutReceipt {
             bytes: data.len() as u64,
             sha256,
+            proof,
         })
     }
 
@@ -95,7 +140,11 @@ impl S3Client {
         let part_size = self.config.part_size_for(len);
         let mut req = S3Request::new("POST", Some(path));
         req.query = vec![("uploads", String::new())];
-        req.headers = vec![("content-type", CONTENT_TYPE.to_owned())];
+        req.headers = vec![
+            ("content-type", CONTENT_TYPE.to_owned()),
+            // Parts carry CRC32s; AWS wants the algorithm named when the upload starts.
+            ("x-amz-checksum-algorithm", "CRC32".to_owned()),
+        ];
         let answer = self.call(&req, "start multipart upload")?;
         let upload_id = xml_tag(&answer.text(), "UploadId").ok_or_else(|| {
             Error::new(
@@ -105,16 +154,51 @@ impl S3Client {
         })?;
         let result = self
             .send_parts(path, &upload_id, src, len, part_size, progress)
-            .and_then(|(parts, hasher)| {
-                let (bytes, sha256) = hasher.finish();
+            .and_then(|sent| {
+                let (bytes, sha256) = sent.hasher.finish();
                 check_expected(key, &sha256, expected)?;
-                self.complete(key, path, &upload_id, &parts, mode)?;
-                Ok(PutReceipt { bytes, sha256 })
+                self.complete(key, path, &upload_id, &sent.parts, mode)?;
+                let parts_echoed = sent.parts.iter().all(|p| p.echoed);
+                let crcs: Vec<u32> = sent.parts.iter().map(|p| p.crc).collect();
+                let object_checked = self.check_object_checksum(path, &crcs, sent.full_crc)?;
+                let proof = if parts_echoed && object_checked {
+                    StoreProof::ServerChecksums
+                } else {
+                    StoreProof::None
+                };
+                Ok(PutReceipt {
+                    bytes,
+                    sha256,
+                    proof,
+                })
             });
         match result {
             Ok(receipt) => Ok(receipt),
             Err(e) => Err(self.abort_own(path, &upload_id, e, key)),
         }
+    }
+
+    /// The stored object's checksum, as the server reports it, against the one computed
+    /// here: the composite of the part CRC32s (AWS, SeaweedFS), or a full-object CRC32 (a
+    /// server that reports that instead). `false`: the server reports none.
+    fn check_object_checksum(&self, path: &str, part_crcs: &[u32], full_crc: u32) -> Result<bool> {
+        let mut req = S3Request::new("HEAD", Some(path));
+        req.headers = vec![("x-amz-checksum-mode", "ENABLED".to_owned())];
+        let answer = self.call(&req, "read the stored object's checksum")?;
+        let Some(reported) = answer.header("x-amz-checksum-crc32") else {
+            return Ok(false);
+        };
+        let (composite, full) = (composite(part_crcs), crc_text(full_crc));
+        if reported == composite || reported == full {
+            return Ok(true);
+        }
+        Err(Error::new(
+            ErrorKind::Integrity,
+            format!(
+                "the stored object's CRC32 is {reported}, but the parts sent make {composite} \
+                 ({full} over the whole object): the object is not what was sent"
+            ),
+        ))
     }
 
     /// Aborts the upload this run started; a failed abort is said, with the upload id, so
@@ -139,13 +223,16 @@ impl S3Client {
         key: &ObjectKey,
         path: &str,
         upload_id: &str,
-        parts: &[(u32, String)],
+        parts: &[SentPart],
         mode: CreateOnly,
     ) -> Result<()> {
         let mut xml = String::from("<CompleteMultipartUpload>");
-        for (number, etag) in parts {
+        for part in parts {
             xml.push_str(&format!(
-                "<Part><PartNumber>{number}</PartNumber><ETag>{etag}</ETag></Part>"
+                "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag><ChecksumCRC32>{}</ChecksumCRC32></Part>",
+                part.number,
+                part.etag,
+                crc_text(part.crc)
             ));
         }
         xml.push_str("</CompleteMultipartUpload>");
@@ -154,7 +241,7 @@ impl S3Client {
         req.headers = self.create_only_headers(mode);
         req.headers
             .push(("content-type", "application/xml".to_owned()));
-        let sha = hex_sha256(xml.as_bytes());
+        let sha = Sha256::of(xml.as_bytes()).to_string();
         req.payload = Payload::Bytes(xml.as_bytes(), sha);
         let answer = self
             .call(&req, "complete multipart upload")
@@ -174,8 +261,8 @@ impl S3Client {
         Ok(())
     }
 
-    /// Reads parts on this thread (hashing the whole source in order) and sends them on
-    /// `parallel` workers. Returns the parts' numbers and ETags, in order.
+    /// Reads parts on this thread into pooled buffers (hashing the whole source in order,
+    /// and each part's CRC32) and sends them on `parallel` workers.
     fn send_parts(
         &self,
         path: &str,
@@ -184,84 +271,135 @@ impl S3Client {
         len: u64,
         part_size: u64,
         progress: &dyn Progress,
-    ) -> Result<(Vec<(u32, String)>, Hasher)> {
+    ) -> Result<Sent> {
+        let workers = self.config.parallel.max(1);
         let failed: Mutex<Option<Error>> = Mutex::new(None);
         let stop = AtomicBool::new(false);
         let parts = Mutex::new(Vec::new());
         let mut hasher = Hasher::new();
-        // Capacity 1: the reader is at most one part ahead of the busy workers.
-        let (tx, rx) = mpsc::sync_channel::<(u32, Vec<u8>)>(1);
-        let rx = Mutex::new(rx);
+        let mut full = crc32fast::Hasher::new();
+        // The pool: one buffer per worker and one being filled. A buffer goes back to the
+        // pool when its part is sent, so the reader waits for a free one instead of
+        // allocating: memory stays at the pool's size whatever the object's.
+        let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
+        for _ in 0..=workers {
+            free_tx.send(Vec::new()).expect("receiver alive");
+        }
+        let (work_tx, work_rx) = mpsc::sync_channel::<(u32, u32, Vec<u8>)>(0);
+        let work_rx = Mutex::new(work_rx);
         std::thread::scope(|scope| {
-            for _ in 0..self.config.parallel.max(1) {
-                scope.spawn(|| loop {
-                    let next = rx.lock().unwrap().recv();
-                    let Ok((number, data)) = next else { break };
-                    if stop.load(Ordering::SeqCst) {
-                        continue; // drain so the reader never blocks
-                    }
-                    let mut req = S3Request::new("PUT", Some(path));
-                    req.query = vec![
-                        ("partNumber", number.to_string()),
-                        ("uploadId", upload_id.to_owned()),
-                    ];
-                    req.payload = Payload::Bytes(&data, hex_sha256(&data));
-                    let sent =
-                        self.call(&req, &format!("upload part {number}"))
-                            .and_then(|answer| {
-                                answer.header("etag").map(str::to_owned).ok_or_else(|| {
-                                    Error::new(
-                                        ErrorKind::Protocol,
-                                        format!("part {number} was stored without an ETag"),
-                                    )
-                                })
-                            });
-                    match sent {
-                        Ok(etag) => {
-                            progress.inc(data.len() as u64);
-                            parts.lock().unwrap().push((number, etag));
-                        }
-                        Err(e) => {
-                            stop.store(true, Ordering::SeqCst);
-                            failed.lock().unwrap().get_or_insert(e);
+            for _ in 0..workers {
+                let free_tx = free_tx.clone();
+                let (work_rx, stop, failed, parts) = (&work_rx, &stop, &failed, &parts);
+                scope.spawn(move || loop {
+                    let next = work_rx.lock().unwrap().recv();
+                    let Ok((number, crc, data)) = next else { break };
+                    if !stop.load(Ordering::SeqCst) {
+                        match self.send_part(path, upload_id, number, crc, &data) {
+                            Ok(part) => {
+                                progress.inc(data.len() as u64);
+                                parts.lock().unwrap().push(part);
+                            }
+                            Err(e) => {
+                                stop.store(true, Ordering::SeqCst);
+                                failed.lock().unwrap().get_or_insert(e);
+                            }
                         }
                     }
+                    let _ = free_tx.send(data);
                 });
             }
             let mut left = len;
             let mut number = 1u32;
             while left > 0 && !stop.load(Ordering::SeqCst) {
-                let size = part_size.min(left);
-                match read_part(src, size as usize) {
-                    Ok(data) => {
-                        hasher.update(&data);
-                        if tx.send((number, data)).is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        stop.store(true, Ordering::SeqCst);
-                        failed.lock().unwrap().get_or_insert(e);
-                        break;
-                    }
+                let size = part_size.min(left) as usize;
+                let Ok(mut buf) = free_rx.recv() else { break };
+                // Grows once per buffer to the part size; later resizes stay in capacity.
+                buf.resize(size, 0);
+                if let Err(e) = fill(src, &mut buf) {
+                    stop.store(true, Ordering::SeqCst);
+                    failed.lock().unwrap().get_or_insert(e);
+                    break;
                 }
-                left -= size;
+                hasher.update(&buf);
+                let mut part_crc = crc32fast::Hasher::new();
+                part_crc.update(&buf);
+                full.combine(&part_crc);
+                if work_tx.send((number, part_crc.finalize(), buf)).is_err() {
+                    break;
+                }
+                left -= size as u64;
                 number += 1;
             }
-            drop(tx);
+            drop(work_tx);
         });
         if let Some(e) = failed.into_inner().unwrap() {
             return Err(e);
         }
         let mut parts = parts.into_inner().unwrap();
-        parts.sort_by_key(|(n, _)| *n);
-        Ok((parts, hasher))
+        parts.sort_by_key(|p: &SentPart| p.number);
+        Ok(Sent {
+            parts,
+            hasher,
+            full_crc: full.finalize(),
+        })
+    }
+
+    fn send_part(
+        &self,
+        path: &str,
+        upload_id: &str,
+        number: u32,
+        crc: u32,
+        data: &[u8],
+    ) -> Result<SentPart> {
+        let what = format!("upload part {number}");
+        let crc_b64 = crc_text(crc);
+        let mut req = S3Request::new("PUT", Some(path));
+        req.query = vec![
+            ("partNumber", number.to_string()),
+            ("uploadId", upload_id.to_owned()),
+        ];
+        req.headers = vec![("x-amz-checksum-crc32", crc_b64.clone())];
+        req.payload = Payload::Unsigned(data);
+        let answer = self.call(&req, &what)?;
+        let etag = answer.header("etag").map(str::to_owned).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Protocol,
+                format!("part {number} was stored without an ETag"),
+            )
+        })?;
+        let echoed = echo_matches(answer.header("x-amz-checksum-crc32"), &crc_b64, &what)?;
+        Ok(SentPart {
+            number,
+            etag,
+            crc,
+            echoed,
+        })
     }
 
     /// Reads a source of up to one part fully.
     pub fn read_single(&self, src: &mut dyn std::io::Read, len: u64) -> Result<Vec<u8>> {
-        read_part(src, len as usize)
+        let mut data = vec![0u8; len as usize];
+        fill(src, &mut data)?;
+        Ok(data)
     }
+}
+
+/// A part the server took.
+struct SentPart {
+    number: u32,
+    etag: String,
+    crc: u32,
+    /// The server echoed our CRC32 (it verified the part).
+    echoed: bool,
+}
+
+/// What [`S3Client::send_parts`] sent.
+struct Sent {
+    parts: Vec<SentPart>,
+    hasher: Hasher,
+    full_crc: u32,
 }
 
 /// A 412 from a create-only write: the key was created by someone else meanwhile.
@@ -270,5 +408,44 @@ fn created_elsewhere(e: Error, key: &ObjectKey) -> Error {
         already_exists(key).append(" (another upload created it first)")
     } else {
         e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksums_are_written_as_s3_writes_them() {
+        // Known values: CRC32 of "hello" is 0x3610a686.
+        assert_eq!(crc_text(crc32fast::hash(b"hello")), "NhCmhg==");
+        let parts = [crc32fast::hash(b"hello"), crc32fast::hash(b"world")];
+        let mut concatenated = Vec::new();
+        for p in parts {
+            concatenated.extend_from_slice(&p.to_be_bytes());
+        }
+        assert_eq!(
+            composite(&parts),
+            format!("{}-2", crc_text(crc32fast::hash(&concatenated)))
+        );
+        let mut full = crc32fast::Hasher::new();
+        for chunk in [&b"hello"[..], &b"world"[..]] {
+            let mut h = crc32fast::Hasher::new();
+            h.update(chunk);
+            full.combine(&h);
+        }
+        assert_eq!(
+            full.finalize(),
+            crc32fast::hash(b"helloworld"),
+            "combined part CRCs are the whole's"
+        );
+    }
+
+    #[test]
+    fn a_different_echo_is_an_integrity_error_and_none_is_unproven() {
+        assert!(echo_matches(Some("abc="), "abc=", "p").unwrap());
+        assert!(!echo_matches(None, "abc=", "p").unwrap());
+        let err = echo_matches(Some("xyz="), "abc=", "part 3").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Integrity);
     }
 }
