@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod command;
+pub mod fake_neo4j;
 mod faulty_proxy;
 pub mod replay;
 
