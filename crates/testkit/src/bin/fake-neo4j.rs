@@ -12,12 +12,14 @@ use std::path::{Path, PathBuf};
 use testkit::fake_neo4j::admin;
 
 fn home_for(argv0: &str) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let absolute = |p: PathBuf| if p.is_absolute() { p } else { cwd.join(p) };
     for var in ["FAKE_NEO4J_HOME", "NEO4J_HOME"] {
         if let Some(h) = std::env::var_os(var) {
-            return PathBuf::from(h);
+            return absolute(PathBuf::from(h));
         }
     }
-    let p = Path::new(argv0);
+    let p = absolute(PathBuf::from(argv0));
     if let Some(bin) = p.parent() {
         if bin.file_name().is_some_and(|n| n == "bin") {
             if let Some(h) = bin.parent() {
@@ -27,7 +29,7 @@ fn home_for(argv0: &str) -> PathBuf {
             }
         }
     }
-    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+    cwd
 }
 
 fn main() {

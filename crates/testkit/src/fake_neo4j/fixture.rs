@@ -322,6 +322,7 @@ pub fn database(with_ref_bytes: bool) -> Database {
         },
         graph: graph(with_ref_bytes),
         last_tx_id: 96,
+        checkpoint_tx_id: 96,
         available: true,
     }
 }

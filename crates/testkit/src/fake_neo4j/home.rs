@@ -54,6 +54,7 @@ pub fn database_doc(db: &Database) -> serde_json::Value {
         "uuid": db.info.uuid,
         "creationDate": db.info.creation_date,
         "lastCommittedTx": db.last_tx_id,
+        "checkpointTx": db.checkpoint_tx_id,
         "graph": db.graph.to_store_json(),
     })
 }
@@ -72,6 +73,10 @@ pub fn database_from_doc(j: &serde_json::Value, name: &str) -> Result<Database, 
         },
         graph: Graph::from_store_json(&j["graph"])?,
         last_tx_id: j["lastCommittedTx"].as_u64().unwrap_or(0),
+        checkpoint_tx_id: j["checkpointTx"]
+            .as_u64()
+            .or_else(|| j["lastCommittedTx"].as_u64())
+            .unwrap_or(0),
         available: true,
     })
 }
@@ -262,10 +267,19 @@ pub fn write_config(home: &Path, c: &HomeConfig) -> std::io::Result<()> {
     )
 }
 
-/// Whether a process is alive.
+/// Whether a process is alive (a zombie waiting to be reaped is not).
 pub fn alive(pid: u32) -> bool {
     // SAFETY: kill with signal 0 only checks the process exists.
-    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+    if unsafe { libc::kill(pid as libc::pid_t, 0) } != 0 {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(
+            stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()),
+            Some('Z') | Some('X')
+        ),
+        Err(_) => true,
+    }
 }
 
 /// The pid in `run/neo4j.pid`, if that process is alive.

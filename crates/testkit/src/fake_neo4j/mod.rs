@@ -76,8 +76,10 @@ impl Default for FakeNeo4jBuilder {
     }
 }
 
-/// A new database with fresh ids.
+/// A new database with fresh ids (a new `system` database is at transaction 36, as the
+/// recorded one was).
 pub fn new_database(name: &str, graph: Graph) -> Database {
+    let tx = if name == "system" { 36 } else { 2 };
     Database {
         info: DbInfo {
             name: name.into(),
@@ -88,7 +90,8 @@ pub fn new_database(name: &str, graph: Graph) -> Database {
                 .to_string(),
         },
         graph,
-        last_tx_id: 2,
+        last_tx_id: tx,
+        checkpoint_tx_id: tx,
         available: true,
     }
 }

@@ -22,8 +22,11 @@ pub struct Database {
     pub info: DbInfo,
     /// The committed graph.
     pub graph: Graph,
-    /// The last committed transaction id (`neo4j-admin database info`).
+    /// The last committed transaction id.
     pub last_tx_id: u64,
+    /// The last transaction id written to the store files by a checkpoint (a clean start or
+    /// shutdown): what `neo4j-admin database info` shows after a crash.
+    pub checkpoint_tx_id: u64,
     /// `false` when the store cannot be read (the database is offline).
     pub available: bool,
 }

@@ -850,9 +850,11 @@ fn store_fingerprint(store: &Path, tx: &Path, files: &[(String, Vec<u8>)]) -> St
 }
 
 fn info_block(db: &str, d: &Database, recovery: bool) -> String {
+    // After a crash the store files only know the last checkpoint.
+    let tx = if recovery { d.checkpoint_tx_id } else { d.last_tx_id };
     format!(
         "Database name:                {db}\nDatabase in use:              false\nStore format version:         record-aligned-1.1\nStore format introduced in:   5.0.0\nLast committed transaction id:{}\nStore needs recovery:         {recovery}\n",
-        d.last_tx_id
+        tx
     )
 }
 
@@ -1214,6 +1216,7 @@ pub fn serve(home: &Path, log: &mut dyn Write) -> Code {
                 if home::needs_recovery(home, name) {
                     // Recovery replays the log: committed work survives.
                     d.last_tx_id += 1;
+                    d.checkpoint_tx_id = d.last_tx_id;
                     let _ = writeln!(log, "fake-neo4j: recovered database {name}");
                 }
                 d
@@ -1281,6 +1284,8 @@ pub fn serve(home: &Path, log: &mut dyn Write) -> Code {
     for name in &names {
         if let Some(d) = server.database(name) {
             if d.available {
+                let mut d = d;
+                d.checkpoint_tx_id = d.last_tx_id;
                 let _ = home::write_database(home, name, &d);
                 let _ = home::set_needs_recovery(home, name, false);
             }
