@@ -75,7 +75,13 @@ fn is_progress(line: &str) -> bool {
 }
 
 /// Lines with paths, times, pids, ports and sizes replaced.
-fn normalize(text: &str, home: &Path, scratch: &Path, exact_sizes: bool, loose_numbers: &[&str]) -> Vec<String> {
+fn normalize(
+    text: &str,
+    home: &Path,
+    scratch: &Path,
+    exact_sizes: bool,
+    loose_numbers: &[&str],
+) -> Vec<String> {
     let text = text
         .replace(&home.display().to_string(), "$NEO4J_HOME")
         .replace(&scratch.display().to_string(), "/srv/dumps");
@@ -197,17 +203,32 @@ fn http_after(n: u64, home: &FakeNeo4jHome) {
         18 => {
             // admin-phase-stop-database, -show-databases-after-stop-attempt, -counts-before-stop
             let r = http(home, "system", &["STOP DATABASE neo4j"]);
-            assert_eq!(r.json()["errors"][0]["code"], "Neo.ClientError.Statement.UnsupportedAdministrationCommand");
+            assert_eq!(
+                r.json()["errors"][0]["code"],
+                "Neo.ClientError.Statement.UnsupportedAdministrationCommand"
+            );
             assert_eq!(counts(home), (1001, 2000, FIXTURE_DB_ID.into()));
         }
         75 => {
             // admin-phase-show-databases-after-load-new-name, -query-restored, -counts-after-loads
-            let r = http(home, "system", &["SHOW DATABASES YIELD name, currentStatus RETURN name, currentStatus"]);
-            let names: Vec<Value> = r.json()["results"][0]["data"].as_array().unwrap().iter().map(|d| d["row"][0].clone()).collect();
+            let r = http(
+                home,
+                "system",
+                &["SHOW DATABASES YIELD name, currentStatus RETURN name, currentStatus"],
+            );
+            let names: Vec<Value> = r.json()["results"][0]["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["row"][0].clone())
+                .collect();
             assert_eq!(names, vec![Value::from("neo4j"), Value::from("system")]);
             let r = http(home, "restored", &["MATCH (n) RETURN count(n) AS n"]);
             assert_eq!(r.status, 404);
-            assert_eq!(r.json()["errors"][0]["code"], "Neo.ClientError.Database.DatabaseNotFound");
+            assert_eq!(
+                r.json()["errors"][0]["code"],
+                "Neo.ClientError.Database.DatabaseNotFound"
+            );
             assert_eq!(counts(home), (1001, 2000, FIXTURE_DB_ID.into()));
         }
         80 => assert_eq!(counts(home), (1001, 2000, FIXTURE_DB_ID.into())),
@@ -218,14 +239,22 @@ fn http_after(n: u64, home: &FakeNeo4jHome) {
             assert_ne!(id, FIXTURE_DB_ID);
         }
         87 => {
-            let r = http(home, "neo4j", &["CREATE (n:RefCrash {at: datetime()}) RETURN count(n) AS created"]);
+            let r = http(
+                home,
+                "neo4j",
+                &["CREATE (n:RefCrash {at: datetime()}) RETURN count(n) AS created"],
+            );
             assert_eq!(first_value(&r, 0), 1);
             // The recorder then killed the server (SIGKILL).
             home.kill_server();
         }
         92 => {
             let r = http(home, "neo4j", &["MATCH (n:RefCrash) RETURN count(n) AS c"]);
-            assert_eq!(first_value(&r, 0), 1, "the committed write survives the kill");
+            assert_eq!(
+                first_value(&r, 0),
+                1,
+                "the committed write survives the kill"
+            );
             http(home, "neo4j", &["MATCH (n:RefCrash) DELETE n"]);
         }
         95 => {
@@ -254,7 +283,11 @@ fn post_check(rec: &Value, home: &FakeNeo4jHome, scratch: &Path) -> Option<Strin
         let db: String = post[i + 24..].chars().take_while(|c| *c != ' ').collect();
         let listing = &post[i..];
         let files: Vec<String> = std::fs::read_dir(home::db_dir(home.path(), &db))
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         let only_lock = files == vec!["database_lock".to_owned()];
         let want_only_lock = !listing.contains("neostore");
@@ -272,7 +305,9 @@ fn post_check(rec: &Value, home: &FakeNeo4jHome, scratch: &Path) -> Option<Strin
         "dump-default-destination" if !home.path().join("data/dumps/neo4j.dump").exists() => {
             Some("data/dumps/neo4j.dump missing".into())
         }
-        "dump-glob-all" if !(exists("all/neo4j.dump") && exists("all/system.dump")) => Some("all/*.dump missing".into()),
+        "dump-glob-all" if !(exists("all/neo4j.dump") && exists("all/system.dump")) => {
+            Some("all/*.dump missing".into())
+        }
         _ => None,
     }
 }
@@ -280,7 +315,11 @@ fn post_check(rec: &Value, home: &FakeNeo4jHome, scratch: &Path) -> Option<Strin
 #[test]
 fn every_recorded_admin_run_replays() {
     let text = std::fs::read_to_string(reference_path("neo4j-5.3/admin-exchanges.ndjson")).unwrap();
-    let records: Vec<Value> = text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(records.len(), 96);
     let fixture = std::fs::read(reference_path("neo4j-5.3/fixtures/neo4j.dump")).unwrap();
 
@@ -295,7 +334,17 @@ fn every_recorded_admin_run_replays() {
         std::fs::create_dir_all(scratch.join(d)).unwrap();
     }
     // The recorded state at the start: the fixture's graph in neo4j, the server running.
-    let setup = run(&home, "neo4j-admin", &["database".into(), "load".into(), "neo4j".into(), "--from-stdin".into()], &fixture);
+    let setup = run(
+        &home,
+        "neo4j-admin",
+        &[
+            "database".into(),
+            "load".into(),
+            "neo4j".into(),
+            "--from-stdin".into(),
+        ],
+        &fixture,
+    );
     assert_eq!(setup.code, 0, "{}", String::from_utf8_lossy(&setup.stderr));
     let start = run(&home, "neo4j", &["start".into()], b"");
     assert_eq!(start.code, 0, "{}", String::from_utf8_lossy(&start.stderr));
@@ -336,11 +385,19 @@ fn every_recorded_admin_run_replays() {
         };
         // Inputs that are the recorded bytes must be exactly those.
         if let Some(hex) = rec["stdin"]["first32_hex"].as_str() {
-            let own = stdin.iter().take(32).map(|b| format!("{b:02x}")).collect::<String>();
+            let own = stdin
+                .iter()
+                .take(32)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>();
             let made_by_the_fake = desc.contains("verbose") || desc.contains("system-stdout");
             if !made_by_the_fake {
                 assert_eq!(own, hex, "#{n} stdin");
-                assert_eq!(stdin.len() as u64, rec["stdin"]["bytes"].as_u64().unwrap(), "#{n} stdin size");
+                assert_eq!(
+                    stdin.len() as u64,
+                    rec["stdin"]["bytes"].as_u64().unwrap(),
+                    "#{n} stdin size"
+                );
             }
         }
         let got = run(&home, &tool, &args, &stdin);
@@ -351,18 +408,34 @@ fn every_recorded_admin_run_replays() {
         if got.code != want_code {
             problems.push(format!("exit {} instead of {want_code}", got.code));
         }
-        let loose: Vec<&str> = NUMBERS_NOT_COMPARED.iter().filter(|(k, _, _)| *k == n).map(|(_, p, _)| *p).collect();
-        let exact_sizes = rec.get("stdin").is_some() && desc.starts_with("/srv/dumps/good-stdout.dump");
-        for (stream, want, got_bytes) in [("stdout", &rec["stdout"], &got.stdout), ("stderr", &rec["stderr"], &got.stderr)] {
+        let loose: Vec<&str> = NUMBERS_NOT_COMPARED
+            .iter()
+            .filter(|(k, _, _)| *k == n)
+            .map(|(_, p, _)| *p)
+            .collect();
+        let exact_sizes =
+            rec.get("stdin").is_some() && desc.starts_with("/srv/dumps/good-stdout.dump");
+        for (stream, want, got_bytes) in [
+            ("stdout", &rec["stdout"], &got.stdout),
+            ("stderr", &rec["stderr"], &got.stderr),
+        ] {
             match want["kind"].as_str().unwrap() {
                 "empty" => {
                     if !got_bytes.is_empty() {
-                        problems.push(format!("{stream} not empty: {:?}", String::from_utf8_lossy(got_bytes)));
+                        problems.push(format!(
+                            "{stream} not empty: {:?}",
+                            String::from_utf8_lossy(got_bytes)
+                        ));
                     }
                 }
                 "binary" => {
-                    let magic_first = want.get("stdout_starts_with_dump_magic").and_then(Value::as_bool)
-                        .or_else(|| rec.get("stdout_starts_with_dump_magic").and_then(Value::as_bool))
+                    let magic_first = want
+                        .get("stdout_starts_with_dump_magic")
+                        .and_then(Value::as_bool)
+                        .or_else(|| {
+                            rec.get("stdout_starts_with_dump_magic")
+                                .and_then(Value::as_bool)
+                        })
                         .unwrap_or(true);
                     let at = got_bytes.windows(4).position(|w| w == b"DZV1");
                     match (magic_first, at) {
@@ -371,15 +444,25 @@ fn every_recorded_admin_run_replays() {
                             let prefix = String::from_utf8_lossy(&got_bytes[..i]).into_owned();
                             let want_prefix = want["text_before_dump_magic"].as_str().unwrap_or("");
                             let a = normalize(&prefix, home.path(), &scratch, true, &[]);
-                            let b = normalize(want_prefix, Path::new("/nonexistent-home"), Path::new("/nonexistent"), true, &[]);
+                            let b = normalize(
+                                want_prefix,
+                                Path::new("/nonexistent-home"),
+                                Path::new("/nonexistent"),
+                                true,
+                                &[],
+                            );
                             if a != b {
                                 problems.push(format!("{stream} text before the dump differs:\n  got  {a:?}\n  want {b:?}"));
                             }
                         }
-                        _ => problems.push(format!("{stream}: DZV1 at {at:?}, expected at the start: {magic_first}")),
+                        _ => problems.push(format!(
+                            "{stream}: DZV1 at {at:?}, expected at the start: {magic_first}"
+                        )),
                     }
                     if let Some(i) = at {
-                        if let Err(e) = testkit::fake_neo4j::dump::read_header_only(&mut &got_bytes[i..]) {
+                        if let Err(e) =
+                            testkit::fake_neo4j::dump::read_header_only(&mut &got_bytes[i..])
+                        {
                             problems.push(format!("{stream} is not a readable dump: {e:?}"));
                         }
                     }
@@ -388,7 +471,13 @@ fn every_recorded_admin_run_replays() {
                     let want_text = want["text"].as_str().unwrap();
                     let got_text = String::from_utf8_lossy(got_bytes);
                     let a = normalize(&got_text, home.path(), &scratch, exact_sizes, &loose);
-                    let b = normalize(want_text, Path::new("/nonexistent-home"), Path::new("/nonexistent"), exact_sizes, &loose);
+                    let b = normalize(
+                        want_text,
+                        Path::new("/nonexistent-home"),
+                        Path::new("/nonexistent"),
+                        exact_sizes,
+                        &loose,
+                    );
                     if a != b {
                         problems.push(format!("{stream} differs:\n  got  {a:?}\n  want {b:?}"));
                     }
@@ -405,13 +494,25 @@ fn every_recorded_admin_run_replays() {
             problems.push(p);
         }
         if !problems.is_empty() {
-            failures.push(format!("#{n} {name} ({tool} {}):\n    {}", args.join(" "), problems.join("\n    ")));
+            failures.push(format!(
+                "#{n} {name} ({tool} {}):\n    {}",
+                args.join(" "),
+                problems.join("\n    ")
+            ));
         }
         http_after(n, &home);
     }
-    println!("compared {compared} of {} recorded admin runs, skipped none", records.len());
+    println!(
+        "compared {compared} of {} recorded admin runs, skipped none",
+        records.len()
+    );
     for (n, prefix, why) in NUMBERS_NOT_COMPARED {
         println!("#{n}: the number after {prefix:?} is not compared: {why}");
     }
-    assert!(failures.is_empty(), "{} of {compared} runs differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} runs differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

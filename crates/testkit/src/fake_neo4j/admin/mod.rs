@@ -851,7 +851,11 @@ fn store_fingerprint(store: &Path, tx: &Path, files: &[(String, Vec<u8>)]) -> St
 
 fn info_block(db: &str, d: &Database, recovery: bool) -> String {
     // After a crash the store files only know the last checkpoint.
-    let tx = if recovery { d.checkpoint_tx_id } else { d.last_tx_id };
+    let tx = if recovery {
+        d.checkpoint_tx_id
+    } else {
+        d.last_tx_id
+    };
     format!(
         "Database name:                {db}\nDatabase in use:              false\nStore format version:         record-aligned-1.1\nStore format introduced in:   5.0.0\nLast committed transaction id:{}\nStore needs recovery:         {recovery}\n",
         tx

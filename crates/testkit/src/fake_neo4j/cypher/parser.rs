@@ -774,7 +774,8 @@ impl Parser<'_> {
             let expr = self.expr()?;
             let end = self.prev_end();
             let name = if self.eat_kw("AS") {
-                self.name(false)?
+                // Keywords are valid names after AS (`RETURN 1 AS end`).
+                self.name(true)?
             } else {
                 if with && !matches!(expr, Expr::Var(..)) {
                     return Err(CypherError::syntax_at(
