@@ -104,6 +104,38 @@ pub struct TxState {
     created_rels: Vec<u64>,
     schema_changed: bool,
     adjacency: Option<Adjacency>,
+    unique: Option<UniqueIndex>,
+}
+
+/// Per uniqueness constraint: the nodes holding each value (the backing index).
+type UniqueIndex = HashMap<String, HashMap<String, Vec<u64>>>;
+
+/// A value as an index key: numbers that Cypher finds equal get one key.
+fn index_key(v: &Value) -> String {
+    match v {
+        Value::Int(i) => format!("n{i}"),
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => format!("n{}", *f as i64),
+        Value::Float(f) => format!("f{}", f.to_bits()),
+        Value::Array(a) | Value::List(a) => format!(
+            "[{}]",
+            a.iter().map(index_key).collect::<Vec<_>>().join(",")
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The key of `rec` under constraint `c`, if the node is subject to it.
+fn constraint_key(c: &ConstraintRule, rec: &NodeRec) -> Option<String> {
+    if !rec.labels.contains(&c.label) {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for p in &c.properties {
+        parts.push(index_key(
+            rec.props.iter().find(|(k, _)| k == p).map(|(_, v)| v)?,
+        ));
+    }
+    Some(parts.join("\u{1}"))
 }
 
 /// Outgoing and incoming relationship ids per node.
@@ -121,6 +153,7 @@ impl TxState {
             created_rels: Vec::new(),
             schema_changed: false,
             adjacency: None,
+            unique: None,
         }
     }
 
@@ -173,12 +206,66 @@ impl TxState {
 
     fn put_node(&mut self, id: u64, rec: NodeRec) {
         self.touched_nodes.insert(id);
+        self.unindex(id);
+        if let Some(u) = &mut self.unique {
+            for c in &self.graph.constraints {
+                if let Some(k) = constraint_key(c, &rec) {
+                    u.entry(c.name.clone())
+                        .or_default()
+                        .entry(k)
+                        .or_default()
+                        .push(id);
+                }
+            }
+        }
         self.graph.nodes.insert(id, Arc::new(rec));
     }
 
     fn remove_node(&mut self, id: u64) {
         self.touched_nodes.insert(id);
+        self.unindex(id);
         self.graph.nodes.remove(&id);
+    }
+
+    fn unindex(&mut self, id: u64) {
+        let (Some(u), Some(old)) = (&mut self.unique, self.graph.nodes.get(&id)) else {
+            return;
+        };
+        for c in &self.graph.constraints {
+            if let Some(k) = constraint_key(c, old) {
+                if let Some(ids) = u.get_mut(&c.name).and_then(|m| m.get_mut(&k)) {
+                    ids.retain(|x| *x != id);
+                }
+            }
+        }
+    }
+
+    /// Other nodes holding the same value as node `id` under constraint `c`.
+    fn unique_clash(&mut self, c: &ConstraintRule, id: u64) -> Option<u64> {
+        if self.unique.is_none() {
+            let mut u: UniqueIndex = HashMap::new();
+            for (nid, n) in &self.graph.nodes {
+                for c in &self.graph.constraints {
+                    if let Some(k) = constraint_key(c, n) {
+                        u.entry(c.name.clone())
+                            .or_default()
+                            .entry(k)
+                            .or_default()
+                            .push(*nid);
+                    }
+                }
+            }
+            self.unique = Some(u);
+        }
+        let rec = self.graph.nodes.get(&id)?;
+        let key = constraint_key(c, rec)?;
+        self.unique
+            .as_ref()?
+            .get(&c.name)?
+            .get(&key)?
+            .iter()
+            .copied()
+            .find(|x| *x != id)
     }
 
     fn put_rel(&mut self, id: u64, rec: RelRec, new: bool) {
@@ -2165,47 +2252,32 @@ impl Exec<'_> {
             if mine.len() != c.properties.len() {
                 continue;
             }
-            for (other_id, other) in &self.tx.graph.nodes {
-                if *other_id == id || !other.labels.contains(&c.label) {
-                    continue;
-                }
-                let theirs: Vec<&Value> = c
+            if let Some(other_id) = self.tx.unique_clash(&c, id) {
+                let shown = c
                     .properties
                     .iter()
-                    .filter_map(|p| other.props.iter().find(|(k, _)| k == p).map(|(_, v)| v))
-                    .collect();
-                if theirs.len() == mine.len()
-                    && mine
-                        .iter()
-                        .zip(&theirs)
-                        .all(|(a, b)| cypher_eq(a, b) == Some(true))
-                {
-                    let shown = c
-                        .properties
-                        .iter()
-                        .zip(&mine)
-                        .map(|(k, v)| {
-                            format!(
-                                "property `{k}` = {}",
-                                super::eval::to_string(v)
-                                    .map(|s| if matches!(v, Value::Str(_)) {
-                                        format!("'{s}'")
-                                    } else {
-                                        s
-                                    })
-                                    .unwrap_or_default()
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join(" and ");
-                    return Err(CypherError::runtime(
-                        codes::CONSTRAINT_VALIDATION,
+                    .zip(&mine)
+                    .map(|(k, v)| {
                         format!(
-                            "Node({other_id}) already exists with label `{}` and {shown}",
-                            c.label
-                        ),
-                    ));
-                }
+                            "property `{k}` = {}",
+                            super::eval::to_string(v)
+                                .map(|s| if matches!(v, Value::Str(_)) {
+                                    format!("'{s}'")
+                                } else {
+                                    s
+                                })
+                                .unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" and ");
+                return Err(CypherError::runtime(
+                    codes::CONSTRAINT_VALIDATION,
+                    format!(
+                        "Node({other_id}) already exists with label `{}` and {shown}",
+                        c.label
+                    ),
+                ));
             }
         }
         Ok(())
@@ -2683,6 +2755,7 @@ impl Exec<'_> {
             owning_constraint: None,
         });
         self.tx.schema_changed = true;
+        self.tx.unique = None;
         self.stats.indexes_added += 1;
         Ok(())
     }
@@ -2796,6 +2869,7 @@ impl Exec<'_> {
             owned_index_id: index_id,
         });
         self.tx.schema_changed = true;
+        self.tx.unique = None;
         self.stats.constraints_added += 1;
         Ok(())
     }
@@ -2810,6 +2884,7 @@ impl Exec<'_> {
             Some(i) => {
                 g.indexes.remove(i);
                 self.tx.schema_changed = true;
+                self.tx.unique = None;
                 self.stats.indexes_removed += 1;
                 Ok(())
             }
@@ -2829,6 +2904,7 @@ impl Exec<'_> {
                 g.indexes
                     .retain(|ix| ix.owning_constraint.as_deref() != Some(&c.name));
                 self.tx.schema_changed = true;
+                self.tx.unique = None;
                 self.stats.constraints_removed += 1;
                 Ok(())
             }
