@@ -529,11 +529,13 @@ fn dump_cmd(args: &[String], io: &mut Io) -> Code {
                     std::fs::write(&file, &buf).map_err(|e| e.to_string())?;
                     if !first_output {
                         // Later dumps of a glob print only their totals, as recorded.
+                        let files = store_files(&store);
+                        let bytes: u64 = files.iter().map(|(_, d)| d.len() as u64).sum();
                         let _ = writeln!(
                             io.stderr,
                             "\nDone: {} files, {} processed.",
-                            2,
-                            dump::human_bytes(buf.len() as u64)
+                            files.len(),
+                            dump::human_bytes(bytes)
                         );
                     } else {
                         let _ = io.stderr.write_all(&progress);

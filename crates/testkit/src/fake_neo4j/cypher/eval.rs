@@ -713,30 +713,23 @@ impl Exec<'_> {
                 };
                 let mut inner = row.clone();
                 inner.push((var.clone(), Value::Null));
-                let (mut yes, mut unknown) = (0usize, false);
+                let (mut yes, mut no, mut unknown) = (0usize, 0usize, false);
                 for item in &l {
                     inner.last_mut().unwrap().1 = item.clone();
                     match self.eval(pred, &inner)? {
                         Value::Bool(true) => yes += 1,
-                        Value::Bool(false) => {}
+                        Value::Bool(false) => no += 1,
                         _ => unknown = true,
                     }
                 }
-                let n = l.len();
                 match kind {
-                    Quant::All if yes == n => Value::Bool(true),
-                    Quant::All if unknown && yes + 1 > 0 && !l.is_empty() && yes < n => {
-                        // some false → false; else null
-                        Value::Bool(false)
-                    }
-                    Quant::All => Value::Bool(false),
-                    Quant::Any if yes > 0 => Value::Bool(true),
-                    Quant::Any if unknown => Value::Null,
+                    Quant::All if no > 0 => Value::Bool(false),
+                    Quant::Any | Quant::None if yes > 0 => Value::Bool(*kind == Quant::Any),
+                    Quant::Single if yes > 1 => Value::Bool(false),
+                    _ if unknown => Value::Null,
+                    Quant::All => Value::Bool(true),
                     Quant::Any => Value::Bool(false),
-                    Quant::None if yes > 0 => Value::Bool(false),
-                    Quant::None if unknown => Value::Null,
                     Quant::None => Value::Bool(true),
-                    Quant::Single if unknown => Value::Null,
                     Quant::Single => Value::Bool(yes == 1),
                 }
             }

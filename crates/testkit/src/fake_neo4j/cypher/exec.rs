@@ -7,7 +7,7 @@ use super::super::graph::{ConstraintRule, EntityType, Graph, IndexRule, NodeRec,
 use super::super::value::{check_storable, cypher_eq, order, Json, Value};
 use super::ast::*;
 use super::eval::{is_aggregate, FUNCTIONS};
-use super::{codes, parser, positioned, procs, CypherError, Phase};
+use super::{codes, parser, procs, CypherError, Phase};
 
 /// Variables bound in one row, in binding order (later bindings shadow earlier ones).
 pub type Row = Vec<(String, Value)>;
@@ -2945,9 +2945,4 @@ fn fnv(s: &str) -> u32 {
         h = h.wrapping_mul(0x01000193);
     }
     h
-}
-
-/// Runs a statement text parsed elsewhere (used by tests).
-pub fn positioned_error(text: &str, offset: usize, message: &str) -> String {
-    positioned(text, offset, message)
 }

@@ -186,7 +186,196 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize, String) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::graph::Graph;
+    use super::super::value::Value;
+    use super::exec::{DbInfo, RunOptions, ServerInfo, TxState};
     use super::*;
+
+    /// Runs `text` on `g` in its own transaction (committed when it succeeds).
+    fn q(g: &mut Graph, text: &str) -> Result<Vec<Vec<Value>>, CypherError> {
+        let server = ServerInfo {
+            databases: vec![],
+            user: "neo4j".into(),
+            config: vec![],
+            server_id: "s".into(),
+        };
+        let db = DbInfo {
+            name: "neo4j".into(),
+            uuid: "u".into(),
+            id: "I".into(),
+            creation_date: "2024-01-01T00:00:00.000Z".into(),
+        };
+        let mut tx = TxState::begin(g);
+        let opts = RunOptions {
+            read_only: false,
+            now: "2024-05-06T07:08:09Z".parse().unwrap(),
+            server: &server,
+        };
+        let out = exec::run(text, &Default::default(), &mut tx, g, &db, &opts);
+        match out.error {
+            Some(e) => {
+                tx.rollback(g);
+                Err(e)
+            }
+            None => {
+                tx.commit(g);
+                Ok(out.rows)
+            }
+        }
+    }
+
+    fn one(g: &mut Graph, text: &str) -> Value {
+        q(g, text).unwrap_or_else(|e| panic!("{text}: {e:?}"))[0][0].clone()
+    }
+
+    #[test]
+    fn clauses_and_functions() {
+        let mut g = Graph::new();
+        q(
+            &mut g,
+            "UNWIND range(1, 5) AS i CREATE (:P {i: i, s: 'n' + i})",
+        )
+        .unwrap();
+        let ints = |v: &[i64]| Value::List(v.iter().map(|i| Value::Int(*i)).collect());
+        assert_eq!(one(&mut g, "MATCH (n:P) RETURN count(*)"), Value::Int(5));
+        assert_eq!(one(&mut g, "MATCH (n:P) RETURN sum(n.i)"), Value::Int(15));
+        assert_eq!(
+            one(&mut g, "MATCH (n:P) RETURN avg(n.i)"),
+            Value::Float(3.0)
+        );
+        assert_eq!(
+            one(
+                &mut g,
+                "MATCH (n:P) WITH n ORDER BY n.i DESC SKIP 1 LIMIT 2 RETURN collect(n.i)"
+            ),
+            ints(&[4, 3])
+        );
+        assert_eq!(
+            one(
+                &mut g,
+                "UNWIND [1, 1, 2] AS x WITH DISTINCT x RETURN collect(x)"
+            ),
+            ints(&[1, 2])
+        );
+        assert_eq!(
+            one(&mut g, "RETURN all(x IN [1, 2] WHERE x > 0)"),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            one(&mut g, "RETURN all(x IN [1, null] WHERE x > 0)"),
+            Value::Null
+        );
+        assert_eq!(
+            one(&mut g, "RETURN all(x IN [1, null, -1] WHERE x > 0)"),
+            Value::Bool(false)
+        );
+        assert_eq!(
+            one(&mut g, "RETURN any(x IN [null, 2] WHERE x > 1)"),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            one(&mut g, "RETURN none(x IN [] WHERE x > 1)"),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            one(&mut g, "RETURN single(x IN [1, 2, 3] WHERE x > 2)"),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            one(
+                &mut g,
+                "RETURN CASE 2 WHEN 1 THEN 'a' WHEN 2 THEN 'b' ELSE 'c' END"
+            ),
+            Value::str("b")
+        );
+        assert_eq!(
+            one(&mut g, "RETURN [x IN range(1, 6) WHERE x % 2 = 0 | x * 10]"),
+            ints(&[20, 40, 60])
+        );
+        assert_eq!(
+            one(
+                &mut g,
+                "RETURN toUpper(substring('hello', 1, 3)) + split('a,b', ',')[1]"
+            ),
+            Value::str("ELLb")
+        );
+        assert_eq!(one(&mut g, "OPTIONAL MATCH (n:Nope) RETURN n"), Value::Null);
+        q(&mut g, "MERGE (n:P {i: 1}) MERGE (m:P {i: 9})").unwrap();
+        assert_eq!(one(&mut g, "MATCH (n:P) RETURN count(n)"), Value::Int(6));
+        q(&mut g, "MATCH (n:P {i: 9}) SET n:Q, n.x = 1 REMOVE n.s").unwrap();
+        assert_eq!(
+            one(&mut g, "MATCH (n:Q) RETURN [keys(n), labels(n)]"),
+            Value::List(vec![
+                Value::List(vec![Value::str("i"), Value::str("x")]),
+                Value::List(vec![Value::str("P"), Value::str("Q")]),
+            ])
+        );
+        q(
+            &mut g,
+            "MATCH (a:P {i: 1}), (b:P {i: 2}) CREATE (a)-[:R {w: 1}]->(b)",
+        )
+        .unwrap();
+        assert_eq!(
+            one(&mut g, "MATCH (a)-[r:R]->(b) RETURN [a.i, type(r), b.i]"),
+            Value::List(vec![Value::Int(1), Value::str("R"), Value::Int(2)])
+        );
+        assert_eq!(one(&mut g, "MATCH (b)<-[:R]-(a) RETURN b.i"), Value::Int(2));
+        assert_eq!(
+            one(&mut g, "MATCH (a)-[:R]-(b) RETURN count(*)"),
+            Value::Int(2)
+        );
+        assert_eq!(
+            one(&mut g, "MATCH p = (a)-[:R]->(b) RETURN length(p)"),
+            Value::Int(1)
+        );
+        assert_eq!(
+            one(&mut g, "MATCH (n:P) WHERE id(n) IN [0, 1] RETURN count(n)"),
+            Value::Int(2)
+        );
+        assert_eq!(
+            one(&mut g, "MATCH (n) WHERE id(n) >= 3 RETURN min(id(n))"),
+            Value::Int(3)
+        );
+        assert_eq!(
+            one(
+                &mut g,
+                "MATCH (n:P) UNWIND labels(n) AS l RETURN l, count(*) ORDER BY l LIMIT 1"
+            ),
+            Value::str("P")
+        );
+        assert_eq!(
+            one(
+                &mut g,
+                "RETURN duration.between(date('2024-01-31'), date('2024-03-01'))"
+            ),
+            Value::Duration(super::super::temporal::Duration::new(1, 1, 0, 0))
+        );
+        assert_eq!(
+            one(
+                &mut g,
+                "RETURN date('2024-02-29').year + datetime('2024-02-29T12:00Z').hour"
+            ),
+            Value::Int(2036)
+        );
+        assert_eq!(
+            one(&mut g, "RETURN toString(datetime())"),
+            Value::str("2024-05-06T07:08:09Z")
+        );
+        assert_eq!(
+            one(&mut g, "RETURN point({x: 1, y: 2}).y"),
+            Value::Float(2.0)
+        );
+        let e = q(&mut g, "MATCH (n:P {i: 1}) DELETE n").unwrap_err();
+        assert_eq!(e.code, codes::CONSTRAINT_VALIDATION);
+        assert_eq!(
+            one(&mut g, "MATCH (n:P {i: 1}) DETACH DELETE n RETURN count(*)"),
+            Value::Int(1)
+        );
+        assert_eq!(
+            one(&mut g, "MATCH ()-[r]->() RETURN count(r)"),
+            Value::Int(0)
+        );
+    }
 
     #[test]
     fn positions_as_neo4j_prints_them() {
