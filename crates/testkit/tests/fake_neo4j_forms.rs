@@ -1114,3 +1114,25 @@ fn a_fake_home_serves_its_database_while_started_and_keeps_what_was_committed() 
     );
     assert_eq!(home.graph("copy").unwrap().counts(), g.counts());
 }
+
+#[test]
+fn answers_up_to_8192_bytes_carry_a_content_length_larger_ones_are_chunked() {
+    let fake = FakeNeo4j::builder()
+        .credentials("neo4j", "pw")
+        .start()
+        .unwrap();
+    let api = Api::new(fake.addr(), "neo4j", "pw");
+    let send = |len: usize| {
+        let body = json!({"statements": [{"statement": "RETURN $s AS s", "parameters": {"s": "x".repeat(len)}}]});
+        api.post("/db/neo4j/tx/commit", &body)
+    };
+    let overhead = send(0).body.len();
+    let at_limit = send(8192 - overhead);
+    assert_eq!(at_limit.body.len(), 8192);
+    assert!(!at_limit.chunked);
+    assert_eq!(at_limit.header("Content-Length"), Some("8192"));
+    let over = send(8193 - overhead);
+    assert_eq!(over.body.len(), 8193);
+    assert!(over.chunked);
+    assert_eq!(over.header("Content-Length"), None);
+}

@@ -325,22 +325,45 @@ pub fn create_layout(home: &Path) -> std::io::Result<()> {
 }
 
 /// Where the `fake-neo4j` binary is: `$FAKE_NEO4J_BIN`, else next to the running test
-/// executable (`target/<profile>/fake-neo4j`, which cargo builds for testkit's own tests;
-/// other crates' tests need `cargo build -p testkit --bin fake-neo4j` first).
+/// executable (`target/<profile>/fake-neo4j`, which cargo builds for testkit's own tests).
+/// Tests of other crates find it there once it is built; when it is not, and the test runs
+/// under cargo (`$CARGO` set), it is built once with `cargo build -p testkit --bin
+/// fake-neo4j`.
 pub fn fake_neo4j_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("FAKE_NEO4J_BIN") {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("current exe");
-    let mut dir = exe.parent().map(Path::to_path_buf);
-    while let Some(d) = dir {
-        let candidate = d.join("fake-neo4j");
-        if candidate.is_file() {
-            return candidate;
+    let find = || {
+        let mut dir = exe.parent().map(Path::to_path_buf);
+        while let Some(d) = dir {
+            let candidate = d.join("fake-neo4j");
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+            if d.join("Cargo.toml").exists() {
+                break;
+            }
+            dir = d.parent().map(Path::to_path_buf);
         }
-        dir = d.parent().map(Path::to_path_buf);
-        if dir.as_ref().is_some_and(|p| p.join("Cargo.toml").exists()) {
-            break;
+        None
+    };
+    if let Some(p) = find() {
+        return p;
+    }
+    static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let built = *BUILT.get_or_init(|| {
+        let Some(cargo) = std::env::var_os("CARGO") else {
+            return false;
+        };
+        Command::new(cargo)
+            .args(["build", "-p", "testkit", "--bin", "fake-neo4j"])
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if built {
+        if let Some(p) = find() {
+            return p;
         }
     }
     panic!(

@@ -1066,7 +1066,8 @@ impl Exec<'_> {
             "size" => match a0 {
                 List(l) => Int(l.len() as i64),
                 Bytes(b) => Int(b.len() as i64),
-                Str(s) => Int(s.encode_utf16().count() as i64),
+                // Code points, not UTF-16 units (`size('🌍')` is 1).
+                Str(s) => Int(s.chars().count() as i64),
                 Null => Null,
                 other => return Err(type_error(format!("Type mismatch: expected String or List<T> but was {}", other.type_name()))),
             },

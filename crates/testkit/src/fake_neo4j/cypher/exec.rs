@@ -2224,6 +2224,13 @@ impl Exec<'_> {
                 ))
             }
         };
+        // Neo4j makes the key tokens before it looks at the values.
+        let keys: Vec<String> = map.iter().map(|(k, _)| k.clone()).collect();
+        self.note_tokens(
+            &[],
+            None,
+            &keys.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        );
         let mut out = Vec::new();
         for (k, v) in map {
             if v.is_null() {
@@ -2356,8 +2363,10 @@ impl Exec<'_> {
                 };
             }
         }
-        let props = self.eval_props(np.props.as_ref(), row)?;
+        // The node (and its label tokens) exists before its properties are checked.
         let labels: Vec<String> = np.labels.iter().map(|(l, _)| l.clone()).collect();
+        self.note_tokens(&labels, None, &[]);
+        let props = self.eval_props(np.props.as_ref(), row)?;
         let keys: Vec<String> = props.iter().map(|(k, _)| k.clone()).collect();
         self.note_tokens(
             &labels,

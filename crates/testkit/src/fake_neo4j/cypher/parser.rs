@@ -136,6 +136,10 @@ impl Parser<'_> {
         matches!(self.peek(), Tok::Sym(x) if *x == s)
     }
 
+    fn is_sym_at_index(&self, i: usize, s: &str) -> bool {
+        matches!(self.tokens.get(i).map(|t| &t.tok), Some(Tok::Sym(x)) if *x == s)
+    }
+
     fn is_sym_at(&self, n: usize, s: &str) -> bool {
         matches!(self.peek_at(n), Tok::Sym(x) if *x == s)
     }
@@ -704,7 +708,26 @@ impl Parser<'_> {
     }
 
     fn match_rest(&mut self, optional: bool, pos: usize) -> Result<Clause, CypherError> {
-        let patterns = self.patterns()?;
+        // Neo4j's parser backtracks out of a broken first node pattern of a MATCH and
+        // reports the alternatives it had at the opening parenthesis.
+        let open = self.i;
+        let patterns = match self.patterns() {
+            Ok(p) => p,
+            Err(e) => {
+                let first_node_broken = self.is_sym_at_index(open, "(")
+                    && !self.tokens[open..self.i]
+                        .iter()
+                        .any(|t| matches!(t.tok, Tok::Sym(")")));
+                if first_node_broken {
+                    return Err(CypherError::syntax_at(
+                        self.text,
+                        self.tokens[open].pos,
+                        "Invalid input '(': expected \"allShortestPaths\" or \"shortestPath\"",
+                    ));
+                }
+                return Err(e);
+            }
+        };
         let filter = if self.eat_kw("WHERE") {
             Some(self.expr()?)
         } else {

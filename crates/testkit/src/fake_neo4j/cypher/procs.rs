@@ -528,28 +528,42 @@ pub fn call(
                     ],
                 })));
             }
+            // One virtual relationship per (start label, type, end label); ids follow the
+            // type token order, the output the hash order of the type names (as recorded).
             let mut triples: Vec<(String, String, String)> = Vec::new();
-            for r in g.rels.values() {
-                let (Some(a), Some(b)) = (g.nodes.get(&r.start), g.nodes.get(&r.end)) else {
-                    continue;
-                };
-                for la in &a.labels {
-                    for lb in &b.labels {
-                        let t = (la.clone(), r.rel_type.clone(), lb.clone());
-                        if !triples.contains(&t) {
-                            triples.push(t);
+            for t in &g.rel_types {
+                for r in g.rels.values().filter(|r| r.rel_type == *t) {
+                    let (Some(a), Some(b)) = (g.nodes.get(&r.start), g.nodes.get(&r.end)) else {
+                        continue;
+                    };
+                    for la in &a.labels {
+                        for lb in &b.labels {
+                            let k = (la.clone(), t.clone(), lb.clone());
+                            if !triples.contains(&k) {
+                                triples.push(k);
+                            }
                         }
                     }
                 }
             }
-            let rels: Vec<Value> = triples
+            let keys: Vec<String> = triples
                 .iter()
-                .enumerate()
-                .map(|(i, (_, t, _))| {
+                .map(|(a, t, b)| {
+                    if triples.iter().filter(|x| x.1 == *t).count() == 1 {
+                        t.clone()
+                    } else {
+                        format!("{a}{t}{b}")
+                    }
+                })
+                .collect();
+            let rels: Vec<Value> = java_hash_order(&keys)
+                .iter()
+                .map(|k| {
+                    let i = keys.iter().position(|x| x == k).unwrap();
                     Value::Virtual(Box::new(Virtual {
                         id: -(i as i64) - 1,
                         node: false,
-                        labels: vec![t.clone()],
+                        labels: vec![triples[i].1.clone()],
                         props: vec![],
                     }))
                 })
