@@ -1283,8 +1283,16 @@ pub fn serve(home: &Path, log: &mut dyn Write) -> Code {
         home.display(),
         server.url()
     );
+    // Until SIGTERM/SIGINT, or until the home is gone (a test's temporary home removed
+    // without stopping the server must not leave it running).
+    let mut ticks = 0u32;
     while !toolkit::interrupt::is_interrupted() {
         std::thread::sleep(Duration::from_millis(20));
+        ticks += 1;
+        if ticks.is_multiple_of(50) && !home.join("run").is_dir() {
+            let _ = writeln!(log, "fake-neo4j: {} is gone; exiting", home.display());
+            return 0;
+        }
     }
     let names: Vec<String> = vec!["neo4j".into(), "system".into()];
     for name in &names {
