@@ -6,9 +6,14 @@
 //! directory vault and S3 bucket, and runs the real tool binaries with an environment that
 //! points at all of them. A test whose server is missing **fails** with a message saying
 //! how to run the suite; it never passes silently.
+//!
+//! [`fake_neo4j`] holds protocol-faithful fakes of Neo4j 5.3 Community (the HTTP API in
+//! process, `neo4j-admin`/`neo4j` as the `fake-neo4j` binary), proven against the
+//! recordings in `tests/fixtures/reference/neo4j-5.3/`; they need no server.
 #![deny(missing_docs)]
 
 mod command;
+pub mod fake_neo4j;
 pub mod fake_qdrant;
 mod faulty_proxy;
 pub mod replay;
