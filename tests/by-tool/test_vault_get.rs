@@ -200,3 +200,63 @@ fn a_corrupted_object_in_s3_is_caught() {
             .unwrap();
     });
 }
+
+#[test]
+fn a_download_whose_connection_breaks_resumes_from_the_byte_it_reached() {
+    let s = Scenario::new();
+    let vault = s.s3_vault();
+    let m = crate::util::spooled(&s, "postgres_resume_20250130_020000", 12 << 20);
+    let sha = m.artifact.as_ref().unwrap().sha256;
+    let put = s
+        .cmd(&bin("vault-put"))
+        .args(["--vault", &vault])
+        .manifests_in(&[m])
+        .run();
+    put.succeeds();
+    let server = testkit::S3Server::from_env();
+    let bucket = testkit::bucket_of(&vault);
+    // The first two range requests break half-way through their answer.
+    let proxy = testkit::FaultyProxy::cutting(
+        &server.endpoint,
+        &format!("GET /{bucket}/stack/postgres/"),
+        2,
+    );
+    let got = s
+        .cmd(&bin("vault-get"))
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["--vault", &vault, "--s3-part-size", "5MiB"])
+        .stdin(put.stdout.clone())
+        .run();
+    got.succeeds();
+    let local = got.manifest().artifact.unwrap();
+    assert_eq!(
+        toolkit::fs::hash_file(&local.path).unwrap(),
+        (12 << 20, sha)
+    );
+    // A retry asked for the rest of its range only: a Range that starts inside a part.
+    let part = 5u64 << 20;
+    let resumed: Vec<String> = proxy
+        .request_heads()
+        .iter()
+        .filter_map(|h| {
+            h.lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("range: bytes="))
+                .map(str::to_owned)
+        })
+        .filter(|r| {
+            let from: u64 = r["range: bytes=".len()..]
+                .split('-')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            from % part != 0
+        })
+        .collect();
+    assert_eq!(
+        resumed.len(),
+        2,
+        "two resumed ranges: {:?}",
+        proxy.request_heads().len()
+    );
+}

@@ -21,6 +21,7 @@ pub struct FaultyProxy {
     /// `http://127.0.0.1:PORT` to use as the S3 endpoint.
     pub endpoint: String,
     rules: Arc<Mutex<Vec<Rule>>>,
+    heads: Arc<Mutex<Vec<String>>>,
 }
 
 /// What the proxy does besides failing requests.
@@ -31,6 +32,11 @@ struct Behaviour {
     /// Requests whose line contains this get one byte of their body flipped on the way: a
     /// network (or a buggy middlebox) that damages data.
     corrupt: Option<String>,
+    /// Answers to requests whose line contains this are cut in the middle of their body
+    /// and the connection closed, this many more times: a connection that breaks mid-answer.
+    cut: Option<(String, Arc<Mutex<usize>>)>,
+    /// Every request head seen, for tests that look at what was asked (Range headers).
+    heads: Arc<Mutex<Vec<String>>>,
 }
 
 impl FaultyProxy {
@@ -66,6 +72,21 @@ impl FaultyProxy {
         Self::start_full(upstream, &[], behaviour)
     }
 
+    /// A proxy that cuts the answers to the next `times` requests whose request line
+    /// contains `pattern` in the middle of their body, then closes the connection.
+    pub fn cutting(upstream: &str, pattern: &str, times: usize) -> Self {
+        let behaviour = Behaviour {
+            cut: Some((pattern.to_owned(), Arc::new(Mutex::new(times)))),
+            ..Behaviour::default()
+        };
+        Self::start_full(upstream, &[], behaviour)
+    }
+
+    /// The heads (request line and headers) of every request seen so far.
+    pub fn request_heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+
     fn start_full(upstream: &str, rules: &[(&str, usize)], behaviour: Behaviour) -> Self {
         let upstream = upstream.trim_start_matches("http://").to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -81,6 +102,7 @@ impl FaultyProxy {
                 .collect(),
         ));
         let shared = rules.clone();
+        let heads = behaviour.heads.clone();
         // The thread lives as long as the test process; the listener is never closed.
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
@@ -89,7 +111,11 @@ impl FaultyProxy {
                 thread::spawn(move || serve(client, &upstream, &rules, &behaviour));
             }
         });
-        FaultyProxy { endpoint, rules }
+        FaultyProxy {
+            endpoint,
+            rules,
+            heads,
+        }
     }
 
     /// How many requests matched the first pattern so far.
@@ -122,6 +148,20 @@ fn serve(client: TcpStream, upstream: &str, rules: &Mutex<Vec<Rule>>, behaviour:
             .next()
             .unwrap_or("")
             .to_owned();
+        behaviour
+            .heads
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&head).into_owned());
+        let cut = match &behaviour.cut {
+            Some((pattern, left)) if request_line.contains(pattern.as_str()) => {
+                let mut left = left.lock().unwrap();
+                let cut = *left > 0;
+                *left = left.saturating_sub(1);
+                cut
+            }
+            _ => false,
+        };
         let fail = {
             let mut rules = rules.lock().unwrap();
             match rules.iter_mut().find(|r| request_line.contains(&r.pattern)) {
@@ -153,6 +193,17 @@ fn serve(client: TcpStream, upstream: &str, rules: &Mutex<Vec<Rule>>, behaviour:
                 None => return,
             }
         };
+        if cut {
+            // Headers and half the body, then the connection breaks.
+            let body_start = answer
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map_or(answer.len(), |p| p + 4);
+            let half = body_start + (answer.len() - body_start) / 2;
+            let _ = client.write_all(&answer[..half]);
+            let _ = client.shutdown(Shutdown::Both);
+            return;
+        }
         if client.write_all(&answer).is_err() {
             return;
         }

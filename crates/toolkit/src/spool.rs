@@ -91,11 +91,19 @@ impl SpoolDir {
 }
 
 /// A file being written into the spool. Dropped without [`commit`](SpoolFile::commit), it
-/// removes its `.partial`.
+/// removes its `.partial`. Written in order, through a buffer, hashed as it is written.
 pub struct SpoolFile {
-    final_path: PathBuf,
-    partial_path: PathBuf,
+    partial: Partial,
     writer: Option<HashingWriter<BufWriter<File>>>,
+}
+
+/// A spool file written at positions, by several threads at once (a download of parallel
+/// ranges): the caller hashes what it writes and vouches for it at
+/// [`commit_without_sync`](PositionedSpoolFile::commit_without_sync). Dropped without
+/// committing, it removes its `.partial`.
+pub struct PositionedSpoolFile {
+    partial: Partial,
+    file: Option<File>,
 }
 
 /// What [`SpoolFile::commit`] wrote.
@@ -113,11 +121,16 @@ fn exists_no_follow(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok()
 }
 
-impl SpoolFile {
-    /// Starts `name` in `spool`. Fails if `name` exists already (a spool file is never
-    /// overwritten: it may be the only copy of a backup not yet uploaded), or if another
-    /// live process is writing `name` right now.
-    pub fn create(spool: &SpoolDir, name: &Name) -> io::Result<SpoolFile> {
+/// The names of a spool file being written, and the rules for creating and finishing it.
+struct Partial {
+    final_path: PathBuf,
+    partial_path: PathBuf,
+    done: bool,
+}
+
+impl Partial {
+    /// Creates `name.partial` in `spool` (see [`SpoolFile::create`]).
+    fn create(spool: &SpoolDir, name: &Name) -> io::Result<(Partial, File)> {
         let final_path = spool.file(name);
         if exists_no_follow(&final_path) {
             return Err(io::Error::new(
@@ -133,16 +146,16 @@ impl SpoolFile {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 Self::replace_stale(&partial_path)?;
-                create_new_private(&partial_path)
+                create_new_private(&partial_path).map_err(|e| describe(&partial_path, e))?
             }
-            .map_err(|e| describe(&partial_path, e))?,
             Err(e) => return Err(describe(&partial_path, e)),
         };
-        Ok(SpoolFile {
+        let partial = Partial {
             final_path,
             partial_path,
-            writer: Some(HashingWriter::new(BufWriter::with_capacity(1 << 20, file))),
-        })
+            done: false,
+        };
+        Ok((partial, file))
     }
 
     /// A `.partial` exists: a live writer's (refuse) or a dead one's (remove it).
@@ -171,14 +184,62 @@ impl SpoolFile {
         fs::remove_file(partial)
     }
 
+    /// fsyncs (if `sync`), links `.partial` to the final name, removes `.partial`, fsyncs
+    /// the directory (if `sync`).
+    fn finish(&mut self, file: File, sync: bool) -> io::Result<PathBuf> {
+        let result = (|| {
+            if sync {
+                file.sync_all()?;
+            }
+            // hard_link + remove instead of rename: link fails if the final name appeared
+            // meanwhile, so a concurrent writer's complete file is never replaced.
+            fs::hard_link(&self.partial_path, &self.final_path)?;
+            drop(file); // the lock goes with the last descriptor, after the link
+            fs::remove_file(&self.partial_path)?;
+            if sync {
+                if let Some(dir) = self.final_path.parent() {
+                    File::open(dir)?.sync_all()?;
+                }
+            }
+            Ok(())
+        })();
+        self.done = true;
+        if let Err(e) = result {
+            let _ = fs::remove_file(&self.partial_path);
+            return Err(describe(&self.final_path, e));
+        }
+        Ok(self.final_path.clone())
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.partial_path);
+        }
+    }
+}
+
+impl SpoolFile {
+    /// Starts `name` in `spool`. Fails if `name` exists already (a spool file is never
+    /// overwritten: it may be the only copy of a backup not yet uploaded), or if another
+    /// live process is writing `name` right now.
+    pub fn create(spool: &SpoolDir, name: &Name) -> io::Result<SpoolFile> {
+        let (partial, file) = Partial::create(spool, name)?;
+        Ok(SpoolFile {
+            partial,
+            writer: Some(HashingWriter::new(BufWriter::with_capacity(1 << 20, file))),
+        })
+    }
+
     /// Where the file will be once committed.
     pub fn final_path(&self) -> &Path {
-        &self.final_path
+        &self.partial.final_path
     }
 
     /// Where it is while being written (for messages).
     pub fn partial_path(&self) -> &Path {
-        &self.partial_path
+        &self.partial.partial_path
     }
 
     /// Size and SHA-256 of what was written so far: check them before committing.
@@ -204,29 +265,46 @@ impl SpoolFile {
     fn finish(mut self, sync: bool) -> io::Result<Written> {
         let writer = self.writer.take().expect("commit runs once");
         let (buffered, bytes, sha256) = writer.finish();
-        let result = (|| {
-            let file = buffered.into_inner().map_err(|e| e.into_error())?;
-            if sync {
-                file.sync_all()?;
-            }
-            // hard_link + remove instead of rename: link fails if the final name appeared
-            // meanwhile, so a concurrent writer's complete file is never replaced.
-            fs::hard_link(&self.partial_path, &self.final_path)?;
-            drop(file); // the lock goes with the last descriptor, after the link
-            fs::remove_file(&self.partial_path)?;
-            if sync {
-                if let Some(dir) = self.final_path.parent() {
-                    File::open(dir)?.sync_all()?;
-                }
-            }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            let _ = fs::remove_file(&self.partial_path);
-            return Err(describe(&self.final_path, e));
-        }
+        let file = match buffered.into_inner() {
+            Ok(file) => file,
+            Err(e) => return Err(describe(&self.partial.final_path, e.into_error())),
+        };
+        let path = self.partial.finish(file, sync)?;
         Ok(Written {
-            path: self.final_path.clone(),
+            path,
+            bytes,
+            sha256,
+        })
+    }
+}
+
+impl PositionedSpoolFile {
+    /// Starts `name` in `spool`, as [`SpoolFile::create`] does.
+    pub fn create(spool: &SpoolDir, name: &Name) -> io::Result<PositionedSpoolFile> {
+        let (partial, file) = Partial::create(spool, name)?;
+        Ok(PositionedSpoolFile {
+            partial,
+            file: Some(file),
+        })
+    }
+
+    /// The file, for positioned writes (`FileExt::write_all_at`) from several threads.
+    pub fn file(&self) -> &File {
+        self.file.as_ref().expect("not committed")
+    }
+
+    /// Where it is while being written (for messages).
+    pub fn partial_path(&self) -> &Path {
+        &self.partial.partial_path
+    }
+
+    /// Links the file into place, without fsyncs (see [`SpoolFile::commit_without_sync`]).
+    /// `bytes` and `sha256` are what the caller computed of what it wrote and checked.
+    pub fn commit_without_sync(mut self, bytes: u64, sha256: Sha256) -> io::Result<Written> {
+        let file = self.file.take().expect("commit runs once");
+        let path = self.partial.finish(file, false)?;
+        Ok(Written {
+            path,
             bytes,
             sha256,
         })
@@ -250,14 +328,6 @@ impl Write for SpoolFile {
 
     fn flush(&mut self) -> io::Result<()> {
         self.writer.as_mut().expect("not committed").flush()
-    }
-}
-
-impl Drop for SpoolFile {
-    fn drop(&mut self) {
-        if self.writer.is_some() {
-            let _ = fs::remove_file(&self.partial_path);
-        }
     }
 }
 

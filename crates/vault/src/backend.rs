@@ -1,9 +1,11 @@
 //! The storage interface every vault implements.
 
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use manifest::sha256::HashingWriter;
 use manifest::Sha256;
 use toolkit::progress::Progress;
 
@@ -103,6 +105,25 @@ pub trait Backend: Send + Sync {
     /// Writes the object's bytes to `dst`; returns how many.
     fn get(&self, key: &ObjectKey, dst: &mut dyn Write, progress: &dyn Progress) -> Result<u64>;
 
+    /// Writes the object into `file` (empty, open for writing) and returns its size and
+    /// SHA-256. The default reads it in order through [`get`](Backend::get); S3 fetches
+    /// ranges on parallel connections and writes each at its position, hashing in order on
+    /// a thread of its own.
+    fn get_to_file(
+        &self,
+        key: &ObjectKey,
+        file: &File,
+        progress: &dyn Progress,
+    ) -> Result<(u64, Sha256)> {
+        let mut out = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        self.get(key, &mut out, progress)?;
+        let (buffered, bytes, sha256) = out.finish();
+        buffered.into_inner().map_err(|e| {
+            crate::Error::io("cannot write the download", e.into_error()).with_key(key)
+        })?;
+        Ok((bytes, sha256))
+    }
+
     /// The object's size and time, or `None` if there is no such object: one request, no
     /// listing.
     fn stat(&self, key: &ObjectKey) -> Result<Option<ObjectInfo>>;
@@ -151,6 +172,9 @@ macro_rules! forward_backend {
             }
             fn get(&self, key: &ObjectKey, dst: &mut dyn Write, progress: &dyn Progress) -> Result<u64> {
                 (**self).get(key, dst, progress)
+            }
+            fn get_to_file(&self, key: &ObjectKey, file: &File, progress: &dyn Progress) -> Result<(u64, Sha256)> {
+                (**self).get_to_file(key, file, progress)
             }
             fn stat(&self, key: &ObjectKey) -> Result<Option<ObjectInfo>> {
                 (**self).stat(key)

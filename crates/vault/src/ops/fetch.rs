@@ -2,7 +2,7 @@
 
 use manifest::{Artifact, Manifest, Name};
 use toolkit::progress::Progress;
-use toolkit::spool::{SpoolDir, SpoolFile};
+use toolkit::spool::{PositionedSpoolFile, SpoolDir};
 
 use crate::backend::Backend;
 use crate::error::{Error, ErrorKind, Result};
@@ -58,15 +58,16 @@ pub fn fetch(
     let reusable =
         toolkit::fs::hash_file(&local).is_ok_and(|got| got == (vault.bytes, vault.sha256));
     if !reusable {
-        let mut file = SpoolFile::create(spool, &name)
+        let file = PositionedSpoolFile::create(spool, &name)
             .map_err(|e| Error::io("cannot write into the spool", e))?;
-        backend.get(&key, &mut file, progress).map_err(|e| {
-            e.append(&format!(
-                " (while downloading into {})",
-                file.partial_path().display()
-            ))
-        })?;
-        let (bytes, sha256) = file.digest();
+        let (bytes, sha256) = backend
+            .get_to_file(&key, file.file(), progress)
+            .map_err(|e| {
+                e.append(&format!(
+                    " (while downloading into {})",
+                    file.partial_path().display()
+                ))
+            })?;
         if (bytes, sha256) != (vault.bytes, vault.sha256) {
             drop(file); // removes the .partial
             return Err(Error::new(
@@ -81,7 +82,7 @@ pub fn fetch(
             .with_key(&key));
         }
         // Not fsynced: a download can be fetched again, and every use verifies it first.
-        file.commit_without_sync()
+        file.commit_without_sync(bytes, sha256)
             .map_err(|e| Error::io("cannot finish the download in the spool", e))?;
     }
     let mut out = manifest.clone();

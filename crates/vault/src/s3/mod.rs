@@ -186,6 +186,26 @@ impl Backend for S3Backend {
         Ok(info.size)
     }
 
+    fn get_to_file(
+        &self,
+        key: &ObjectKey,
+        file: &std::fs::File,
+        progress: &dyn Progress,
+    ) -> Result<(u64, Sha256)> {
+        let info = self
+            .stat(key)?
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, "no such object").with_key(key))?;
+        progress.set_length(info.size);
+        if info.size == 0 {
+            return Ok((0, Sha256::of(b"")));
+        }
+        let sha256 = self
+            .client
+            .get_to_file(&self.path(key.as_str()), info.size, file, progress)
+            .map_err(|e| e.with_key(key))?;
+        Ok((info.size, sha256))
+    }
+
     fn stat(&self, key: &ObjectKey) -> Result<Option<ObjectInfo>> {
         let path = self.path(key.as_str());
         let mut req = S3Request::new("HEAD", Some(&path));
