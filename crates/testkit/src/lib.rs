@@ -16,6 +16,7 @@ mod command;
 pub mod fake_neo4j;
 pub mod fake_qdrant;
 mod faulty_proxy;
+mod own_s3;
 pub mod replay;
 mod silent;
 
@@ -25,6 +26,7 @@ use std::sync::Mutex;
 
 pub use command::{Outcome, Running, TestCommand};
 pub use faulty_proxy::FaultyProxy;
+pub use own_s3::OwnS3;
 pub use silent::{mute_endpoint, unconnectable_endpoint, Unconnectable};
 use vault::s3::{S3Backend, S3Config};
 

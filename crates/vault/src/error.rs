@@ -104,6 +104,18 @@ impl Error {
         self.0.kind
     }
 
+    /// The kind of the I/O error underneath, if an I/O error is the cause.
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                return Some(io.kind());
+            }
+            cause = e.source();
+        }
+        None
+    }
+
     /// The key the error concerns, if any.
     pub fn key(&self) -> Option<&str> {
         self.0.key.as_deref()
@@ -126,5 +138,18 @@ impl std::error::Error for Error {
             .source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_io_kind_underneath_is_found() {
+        let io = std::io::Error::from_raw_os_error(28);
+        let e = Error::io("cannot write", io).with_key("k").append("; more");
+        assert_eq!(e.io_kind(), Some(std::io::ErrorKind::StorageFull));
+        assert_eq!(Error::new(ErrorKind::Io, "x").io_kind(), None);
     }
 }

@@ -63,6 +63,16 @@ pub fn fetch(
         let (bytes, sha256) = backend
             .get_to_file(&key, file.file(), progress)
             .map_err(|e| {
+                if e.io_kind() == Some(std::io::ErrorKind::StorageFull) {
+                    return e.append(&format!(
+                        ": the spool {} ran out of space while downloading {} ({} bytes); \
+                         the partial download was removed: free space there, or point \
+                         STACKVAULT_SPOOL at a larger disk",
+                        spool.path().display(),
+                        manifest.id,
+                        vault.bytes
+                    ));
+                }
                 e.append(&format!(
                     " (while downloading into {})",
                     file.partial_path().display()
