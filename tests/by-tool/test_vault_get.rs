@@ -250,7 +250,7 @@ fn a_download_whose_connection_breaks_resumes_from_the_byte_it_reached() {
                 .unwrap()
                 .parse()
                 .unwrap();
-            from % part != 0
+            !from.is_multiple_of(part)
         })
         .collect();
     assert_eq!(
