@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
-use toolkit::http::{Body, ClientOptions, HttpClient, HttpErrorKind, RequestTimeout, Response, Timeouts};
+use toolkit::http::{
+    Body, ClientOptions, HttpClient, HttpErrorKind, RequestTimeout, Response, Timeouts,
+};
 use toolkit::retry::{Failure, GaveUp, RetryPolicy};
 use toolkit::secret::{redact_url, Secret};
 
@@ -119,7 +121,10 @@ impl Client {
         };
         let make = |o: &ClientOptions| {
             HttpClient::new(o).map_err(|e| {
-                QdrantError::new(ErrorKind::Transport, format!("Qdrant at {shown}: {}", e.problem))
+                QdrantError::new(
+                    ErrorKind::Transport,
+                    format!("Qdrant at {shown}: {}", e.problem),
+                )
             })
         };
         Ok(Client {
@@ -183,8 +188,8 @@ impl Client {
             .map_err(|e| {
                 let mut err = QdrantError::transport(what, &e);
                 // A request that never got a connection was never seen by the server.
-                err.transient = e.kind == HttpErrorKind::Connect
-                    || (req.idempotent && e.is_transient());
+                err.transient =
+                    e.kind == HttpErrorKind::Connect || (req.idempotent && e.is_transient());
                 err
             })
     }
@@ -244,7 +249,12 @@ pub(crate) fn read_result(response: Response, what: &str) -> Result<Value, Qdran
         .text(ANSWER_LIMIT)
         .map_err(|e| QdrantError::transport(what, &e))?;
     if !(200..300).contains(&status) {
-        return Err(QdrantError::answer(what, status, content_type.as_deref(), &text));
+        return Err(QdrantError::answer(
+            what,
+            status,
+            content_type.as_deref(),
+            &text,
+        ));
     }
     let value: Value = serde_json::from_str(&text).map_err(|e| {
         QdrantError::new(
@@ -295,7 +305,10 @@ mod tests {
         let c = Client::new(&Config::new("http://u:pw@q:6333/")).unwrap();
         assert_eq!(c.shown_url(), "http://u:***@q:6333");
         assert_eq!(
-            c.url_of("/collections/a%20b", &[("wait", "true".into()), ("checksum", "ab".into())]),
+            c.url_of(
+                "/collections/a%20b",
+                &[("wait", "true".into()), ("checksum", "ab".into())]
+            ),
             "http://u:pw@q:6333/collections/a%20b?wait=true&checksum=ab"
         );
     }

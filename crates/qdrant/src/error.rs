@@ -198,7 +198,8 @@ mod tests {
 
     #[test]
     fn table_of_error_lines() {
-        let envelope = |e: &str| serde_json::json!({"status": {"error": e}, "time": 0.1}).to_string();
+        let envelope =
+            |e: &str| serde_json::json!({"status": {"error": e}, "time": 0.1}).to_string();
         let json = Some("application/json");
         let text = Some("text/plain; charset=utf-8");
         // (status, content type, body, what the line must contain)
@@ -216,7 +217,10 @@ mod tests {
         ];
         for (status, ct, body, want) in cases {
             let e = QdrantError::answer("snapshot of collection docs", status, ct, &body);
-            assert!(e.message.starts_with("snapshot of collection docs: "), "{e}");
+            assert!(
+                e.message.starts_with("snapshot of collection docs: "),
+                "{e}"
+            );
             assert!(!e.message.contains('\n'), "{e}");
             for w in want {
                 assert!(e.message.contains(w), "{status}: {w:?} not in {e}");

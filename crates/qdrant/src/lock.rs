@@ -8,17 +8,19 @@
 //! its own.
 //!
 //! **What it covers:** every `snap-qdrant` on this host that uses the same spool directory
-//! (the lock file lives there: `.qdrant-lock-<hash of URL and collection>`), for the same
-//! server URL as written (`localhost` and `127.0.0.1` are two keys). It is an advisory
-//! `flock`, dropped by the kernel when a process dies, so a killed run never leaves it
-//! stuck. **Not covered:** another host, or another spool, snapshotting the same
+//! (the lock file lives there while held: `.qdrant-lock-<hash of URL and collection>`), for
+//! the same server URL as written (`localhost` and `127.0.0.1` are two keys). It is an
+//! advisory `flock`, dropped by the kernel when a process dies, so a killed run never leaves
+//! it stuck (only an empty file, reused by the next run). The holder removes the file when
+//! it is done; a waiter that got the lock on a file removed meanwhile sees that its inode is
+//! no longer the path's and tries again, so two holders are never possible. **Not covered:** another host, or another spool, snapshotting the same
 //! collection; for those the checksum check after the download is the safety net — a
 //! snapshot replaced by a same-second one no longer matches the checksum its create
 //! returned, and the backup fails instead of storing the wrong file.
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -57,6 +59,8 @@ impl Drop for SnapshotLock {
             let left = SAME_SECOND_GAP.saturating_sub(at.elapsed());
             std::thread::sleep(left);
         }
+        // Removed while still locked; the lock goes with the descriptor right after.
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -86,33 +90,40 @@ pub fn acquire(
             format!("cannot use the lock file {}: {e}", path.display()),
         )
     };
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        // A planted symlink or FIFO is refused, not followed or waited on.
-        .custom_flags(libc_flags())
-        .open(&path)
-        .map_err(io_err)?;
-    if !file.metadata().map_err(io_err)?.is_file() {
-        return Err(io_err(io::Error::other("not a regular file; remove it")));
-    }
     let started = Instant::now();
     let mut on_wait = Some(on_wait);
     loop {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            // A planted symlink or FIFO is refused, not followed or waited on.
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(io_err)?;
+        let meta = file.metadata().map_err(io_err)?;
+        if !meta.is_file() {
+            return Err(io_err(io::Error::other("not a regular file; remove it")));
+        }
         match file.try_lock() {
             Ok(()) => {
-                return Ok(SnapshotLock {
-                    _file: file,
-                    path,
-                    created: None,
-                })
+                // The holder before may have removed the file after this one opened it.
+                let current = std::fs::symlink_metadata(&path).ok();
+                if current.is_some_and(|c| c.ino() == meta.ino() && c.dev() == meta.dev()) {
+                    return Ok(SnapshotLock {
+                        _file: file,
+                        path,
+                        created: None,
+                    });
+                }
+                continue;
             }
             Err(std::fs::TryLockError::WouldBlock) => {}
             Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
         }
+        drop(file);
         if let Some(f) = on_wait.take() {
             f();
         }
@@ -134,11 +145,6 @@ pub fn acquire(
     }
 }
 
-fn libc_flags() -> i32 {
-    // As toolkit::fs opens paths where files may be planted.
-    libc::O_NOFOLLOW | libc::O_NONBLOCK
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,18 +155,39 @@ mod tests {
         let t = Target::Collection("docs".into());
         let mut first = acquire(dir.path(), "http://q:6333", &t, Duration::ZERO, || {}).unwrap();
         // Another collection, or the same one on another server, is another lock.
-        let other = acquire(dir.path(), "http://q:6333", &Target::Collection("x".into()), Duration::ZERO, || {});
+        let other = acquire(
+            dir.path(),
+            "http://q:6333",
+            &Target::Collection("x".into()),
+            Duration::ZERO,
+            || {},
+        );
         assert!(other.is_ok());
         assert!(acquire(dir.path(), "http://other:6333", &t, Duration::ZERO, || {}).is_ok());
         let mut waited = false;
-        let err = acquire(dir.path(), "http://q:6333/", &t, Duration::from_millis(300), || waited = true)
-            .unwrap_err();
-        assert!(waited && err.message.contains("another snap-qdrant"), "{err}");
+        let err = acquire(
+            dir.path(),
+            "http://q:6333/",
+            &t,
+            Duration::from_millis(300),
+            || waited = true,
+        )
+        .unwrap_err();
+        assert!(
+            waited && err.message.contains("another snap-qdrant"),
+            "{err}"
+        );
         first.created();
         let released = Instant::now();
         drop(first);
         assert!(released.elapsed() >= Duration::from_millis(1000));
         assert!(acquire(dir.path(), "http://q:6333", &t, Duration::ZERO, || {}).is_ok());
+        drop(other);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "released locks leave no file"
+        );
     }
 
     #[test]

@@ -95,7 +95,10 @@ impl Client {
     ) -> Result<(), QdrantError> {
         let what = format!("restore of collection {}", toolkit::cli::quote(collection));
         let io_err = |e: io::Error| {
-            QdrantError::new(ErrorKind::Io, format!("{what}: cannot read {}: {e}", path.display()))
+            QdrantError::new(
+                ErrorKind::Io,
+                format!("{what}: cannot read {}: {e}", path.display()),
+            )
         };
         let boundary = format!("stackvault-{}", unique_token());
         let (head, tail) = multipart_frame(&boundary, filename);
@@ -201,7 +204,9 @@ mod tests {
     #[test]
     fn the_frame_is_what_qdrant_reads() {
         let (head, tail) = multipart_frame("B", "f.snapshot");
-        assert!(head.starts_with("--B\r\nContent-Disposition: form-data; name=\"snapshot\"; filename=\"f.snapshot\"\r\n"));
+        assert!(head.starts_with(
+            "--B\r\nContent-Disposition: form-data; name=\"snapshot\"; filename=\"f.snapshot\"\r\n"
+        ));
         assert!(head.ends_with("\r\n\r\n"));
         assert_eq!(tail, "\r\n--B--\r\n");
         assert_ne!(unique_token(), unique_token());

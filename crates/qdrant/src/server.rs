@@ -90,7 +90,10 @@ impl Client {
             .get("collections")
             .and_then(Value::as_array)
             .ok_or_else(|| {
-                QdrantError::new(ErrorKind::Protocol, format!("{what}: no collections in the answer"))
+                QdrantError::new(
+                    ErrorKind::Protocol,
+                    format!("{what}: no collections in the answer"),
+                )
             })?;
         let mut names: Vec<String> = list
             .iter()
@@ -112,7 +115,10 @@ impl Client {
 
     /// The exact number of points (`POST …/points/count` with `exact: true`).
     pub fn count(&self, name: &str) -> Result<u64, QdrantError> {
-        let what = format!("count of points in collection {}", toolkit::cli::quote(name));
+        let what = format!(
+            "count of points in collection {}",
+            toolkit::cli::quote(name)
+        );
         let req = Req {
             method: "POST",
             path: format!("/collections/{}/points/count", encode(name)),
@@ -123,7 +129,10 @@ impl Client {
         };
         let result = self.call(req, &what)?;
         result.get("count").and_then(Value::as_u64).ok_or_else(|| {
-            QdrantError::new(ErrorKind::Protocol, format!("{what}: no count in the answer"))
+            QdrantError::new(
+                ErrorKind::Protocol,
+                format!("{what}: no count in the answer"),
+            )
         })
     }
 
@@ -162,7 +171,10 @@ impl Client {
                     ),
                 )
             })?;
-            let status = info.get("status").and_then(Value::as_str).unwrap_or("unknown");
+            let status = info
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown");
             match status {
                 "green" => return Ok(()),
                 "red" => {
@@ -204,7 +216,10 @@ pub fn stats_of(info: &Value, points: u64) -> Result<CollectionStats, String> {
     let mut vectors = BTreeMap::new();
     let dense = |v: &Value| -> Result<VectorParams, String> {
         Ok(VectorParams {
-            size: v.get("size").and_then(Value::as_u64).ok_or("a vector without size")?,
+            size: v
+                .get("size")
+                .and_then(Value::as_u64)
+                .ok_or("a vector without size")?,
             distance: v
                 .get("distance")
                 .and_then(Value::as_str)
@@ -227,10 +242,7 @@ pub fn stats_of(info: &Value, points: u64) -> Result<CollectionStats, String> {
     let mut sparse_vectors = BTreeMap::new();
     if let Some(map) = params.get("sparse_vectors").and_then(Value::as_object) {
         for (name, v) in map {
-            let modifier = v
-                .get("modifier")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
+            let modifier = v.get("modifier").and_then(Value::as_str).map(str::to_owned);
             sparse_vectors.insert(name.clone(), SparseVectorParams { modifier });
         }
     }
@@ -249,7 +261,10 @@ pub fn stats_of(info: &Value, points: u64) -> Result<CollectionStats, String> {
         vectors,
         sparse_vectors,
         payload_indexes,
-        status: info.get("status").and_then(Value::as_str).map(str::to_owned),
+        status: info
+            .get("status")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     })
 }
 

@@ -1,8 +1,8 @@
 //! Snapshots on the server: create (`wait=true`), download into the spool (HTTP Range
 //! resume, the server's checksum compared), delete.
 
-use serde_json::Value;
 use manifest::{Name, Sha256};
+use serde_json::Value;
 use toolkit::copy::{copy, CopyError, CopyOptions};
 use toolkit::http::{Body, RequestTimeout};
 use toolkit::progress::Progress;
@@ -15,8 +15,9 @@ use crate::Target;
 /// A snapshot as the server describes it (`SnapshotDescription`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotInfo {
-    /// The file name on the server, checked ([`Name`]): it goes into URLs and manifests.
-    pub name: Name,
+    /// The file name on the server, checked ([`check_remote_name`]): it goes into URLs (one
+    /// encoded segment) and manifests, never into a local path.
+    pub name: String,
     /// Size in bytes.
     pub size: Option<u64>,
     /// SHA-256 of the file, as the server computed it (absent for uploads and old servers).
@@ -25,17 +26,41 @@ pub struct SnapshotInfo {
     pub creation_time: Option<String>,
 }
 
+/// Whether a name from the server can name a snapshot in a URL: not empty, not `.` or
+/// `..`, no `/` or `\`, no control characters, at most 255 bytes. (It contains the
+/// collection's name, which may have spaces: it is sent percent-encoded, and local files are
+/// named after the manifest's id, never after it.)
+pub fn check_remote_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name == "." || name == ".." {
+        Err("empty or a directory name")
+    } else if name.len() > 255 {
+        Err("longer than 255 bytes")
+    } else if name
+        .chars()
+        .any(|c| c == '/' || c == '\\' || c.is_control())
+    {
+        Err("it contains '/', '\\' or a control character")
+    } else {
+        Ok(())
+    }
+}
+
 impl SnapshotInfo {
     fn from_value(value: &Value, what: &str) -> Result<SnapshotInfo, QdrantError> {
         let bad = |why: String| {
-            QdrantError::new(ErrorKind::Protocol, format!("{what}: the server's answer {why}"))
+            QdrantError::new(
+                ErrorKind::Protocol,
+                format!("{what}: the server's answer {why}"),
+            )
         };
         let name = value
             .get("name")
             .and_then(Value::as_str)
             .ok_or_else(|| bad("names no snapshot".into()))?;
         // Untrusted input: it is joined to URLs and written to manifests.
-        let name = Name::new(name).map_err(|e| bad(format!("has an unusable snapshot name: {e}")))?;
+        check_remote_name(name)
+            .map_err(|why| bad(format!("has an unusable snapshot name {name:?}: {why}")))?;
+        let name = name.to_owned();
         let checksum = match value.get("checksum").and_then(Value::as_str) {
             Some(c) => Some(
                 c.to_ascii_lowercase()
@@ -80,9 +105,14 @@ impl Client {
         let what = format!("snapshots of {}", target.describe());
         let result = self.call(Req::get(target.snapshots_path()), &what)?;
         let list = result.as_array().ok_or_else(|| {
-            QdrantError::new(ErrorKind::Protocol, format!("{what}: the answer is not a list"))
+            QdrantError::new(
+                ErrorKind::Protocol,
+                format!("{what}: the answer is not a list"),
+            )
         })?;
-        list.iter().map(|v| SnapshotInfo::from_value(v, &what)).collect()
+        list.iter()
+            .map(|v| SnapshotInfo::from_value(v, &what))
+            .collect()
     }
 
     /// Deletes snapshot `name` of `target` (`wait=true`).
@@ -126,9 +156,16 @@ impl Client {
         file_name: &Name,
         progress: &dyn Progress,
     ) -> Result<Written, QdrantError> {
-        let what = format!("download of snapshot {} of {}", snapshot.name, target.describe());
+        let what = format!(
+            "download of snapshot {} of {}",
+            snapshot.name,
+            target.describe()
+        );
         let spool_err = |e: std::io::Error| {
-            QdrantError::new(ErrorKind::Io, format!("{what}: cannot write the spool file: {e}"))
+            QdrantError::new(
+                ErrorKind::Io,
+                format!("{what}: cannot write the spool file: {e}"),
+            )
         };
         let mut file = Some(SpoolFile::create(spool, file_name).map_err(spool_err)?);
         let mut etag: Option<String> = None;
@@ -158,7 +195,9 @@ impl Client {
             req.timeout = RequestTimeout::Idle;
             let response = self.send_once(&req, &extra, Body::Empty, false, &what)?;
             let status = response.status;
-            let length = response.header("content-length").and_then(|l| l.parse::<u64>().ok());
+            let length = response
+                .header("content-length")
+                .and_then(|l| l.parse::<u64>().ok());
             match status {
                 200 if offset > 0 => {
                     // The server ignored the range: start over.
@@ -175,15 +214,13 @@ impl Client {
                         ));
                     }
                 }
-                412 => {
-                    return Err(QdrantError::new(
-                        ErrorKind::Mismatch,
-                        format!(
-                            "{what}: the snapshot changed on the server during the download (replaced \
+                412 => return Err(QdrantError::new(
+                    ErrorKind::Mismatch,
+                    format!(
+                        "{what}: the snapshot changed on the server during the download (replaced \
                              by another snapshot made in the same second?); not kept"
-                        ),
-                    ))
-                }
+                    ),
+                )),
                 _ => {
                     let content_type = response.content_type().map(str::to_owned);
                     let text = response.text(1 << 20).unwrap_or_default();
@@ -191,7 +228,8 @@ impl Client {
                     if status == 404 {
                         let said = server_message(content_type.as_deref(), &text);
                         if said.contains("doesn't exist") {
-                            e.message.push_str(" (the collection was deleted during the backup?)");
+                            e.message
+                                .push_str(" (the collection was deleted during the backup?)");
                         }
                     }
                     return Err(e);

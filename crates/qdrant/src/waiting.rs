@@ -28,7 +28,11 @@ impl Waiting {
         let thread = std::thread::spawn(move || {
             let started = Instant::now();
             let redraw = style == Style::Terminal;
-            let every = if redraw { Duration::from_secs(1) } else { Duration::from_secs(10) };
+            let every = if redraw {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_secs(10)
+            };
             let (lock, wake) = &*shared;
             let mut stopped = lock.lock().unwrap();
             let mut first = true;
