@@ -555,3 +555,35 @@ fn collection_names_that_are_not_safe_names_get_safe_distinct_ids() {
     restore(&s, &q, &[spaced.clone()]).run().succeeds();
     assert_eq!(q.count("my docs"), Some(2));
 }
+
+#[test]
+fn runs_the_lock_does_not_cover_never_store_a_replaced_snapshot_as_good() {
+    let s = Scenario::new();
+    let q = FakeQdrant::start();
+    plain(&q, "docs", 50);
+    q.freeze_clock(std::time::SystemTime::now());
+    q.delay_snapshot_creation(Duration::from_millis(700));
+    // Two spools: two locks that do not see each other (as two hosts would). Both creates
+    // get the same name; whichever interleaving follows, a manifest is ok only if its file
+    // is the snapshot its create described (the checksum), and a failure says why.
+    let other = s.path().join("other-spool");
+    let runs: Vec<_> = [s.spool(), other]
+        .iter()
+        .map(|spool| snap(&s, &q).env("STACKVAULT_SPOOL", spool).spawn_with_stdin(""))
+        .collect();
+    let outs: Vec<_> = runs.into_iter().map(|r| r.wait()).collect();
+    let ms: Vec<Manifest> = outs.iter().map(|o| o.manifest()).collect();
+    assert_eq!(ms[0].source.as_ref().unwrap()["snapshot"], ms[1].source.as_ref().unwrap()["snapshot"]);
+    for m in &ms {
+        match &m.error {
+            None => {
+                let a = m.artifact.as_ref().unwrap();
+                assert_eq!(toolkit::fs::hash_file(&a.path).unwrap(), (a.bytes, a.sha256));
+            }
+            Some(e) => assert!(e.contains("same second") || e.contains("not on the server"), "{e}"),
+        }
+        // Never claims a snapshot stays on the server when it does not.
+        assert!(m.source.as_ref().unwrap().get("left_on_server").is_none(), "{m:?}");
+    }
+    assert!(q.snapshot_files("docs").is_empty(), "{:?}", q.snapshot_files("docs"));
+}

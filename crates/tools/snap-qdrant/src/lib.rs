@@ -47,23 +47,30 @@ The API key comes from QDRANT_API_KEY only (sent as the api-key header; never in
 messages or manifests). A read-only key may download but not create snapshots (HTTP 403).
 QDRANT_URL [default: http://localhost:6333] may also be given as QDRANT_HOST and QDRANT_PORT.
 
-Distributed Qdrant keeps collection snapshots per node: a snapshot taken through one node
-holds only that node's shards. When GET /cluster lists more than one peer, snap-qdrant
-refuses rather than store part of a collection as if it were the whole. Back a cluster up
-node by node with Qdrant's own shard snapshots (/collections/NAME/shards/ID/snapshots on each
-peer), or keep a single-node replica and point snap-qdrant at that.
+Cluster mode:
+  Distributed Qdrant keeps collection snapshots per node: a snapshot taken through one
+  node holds only that node's shards. When GET /cluster lists more than one peer,
+  snap-qdrant refuses (a failed manifest) rather than store part of a collection as if it
+  were the whole. Back a cluster up node by node with Qdrant's shard snapshots
+  (POST /collections/NAME/shards/ID/snapshots on the peer that holds each shard), or keep a
+  single-node replica and point snap-qdrant at that.
 
---full takes a full-storage snapshot (every collection and the aliases, POST /snapshots),
-backed up the same way, with the stats of every collection. Qdrant cannot restore it over
-REST, only at start-up: fetch it with vault-get, stop Qdrant, start it once with
-  qdrant --storage-snapshot /path/to/FILE.snapshot --force-snapshot
-(in Docker, mount the file into the container and run ./qdrant --storage-snapshot
-/qdrant/snapshots/FILE.snapshot --force-snapshot; --force-snapshot replaces collections that
-exist), restart it normally, then prove it with
-  vault-get --id ID | snap-qdrant restore --verify-only
+Restoring a --full snapshot:
+  --full takes a full-storage snapshot (every collection and the aliases, POST /snapshots),
+  backed up the same way, with the stats of every collection. Qdrant cannot restore it over
+  REST (POST /snapshots/upload is no route), only at start-up:
+    vault-get --id ID               # prints the manifest; artifact.path is the file
+    systemctl stop qdrant           # or: docker stop qdrant
+    qdrant --storage-snapshot /path/to/ID.snapshot --force-snapshot
+                                    # Docker: mount the file, run
+                                    # ./qdrant --storage-snapshot /qdrant/snapshots/ID.snapshot --force-snapshot
+  --force-snapshot replaces collections that exist (without it they are kept). Qdrant
+  restores, then serves; from then on start it without the two flags (with them, every
+  start would restore the snapshot again). Then prove the restore:
+    vault-get --id ID | snap-qdrant restore --verify-only
 
 Examples:
-  snap-qdrant | vault-put | vault-ledger
+  snap-qdrant | vault-put >> runs.ndjson
   snap-qdrant --collection docs --collection chunks --run nightly_20250130 | vault-put
   QDRANT_URL=https://qdrant:6333 QDRANT_API_KEY=... snap-qdrant --full | vault-put
   vault-get --latest --kind qdrant | snap-qdrant restore --target-collection docs_check";
@@ -120,9 +127,18 @@ printed again with a \"restore\" section: target, timings, points, the items che
 every difference by name (then \"status\":\"failed\"). A manifest without readable stats
 cannot be proven: its restore is \"unverified\" and fails unless --accept-unverified.
 
-A --full snapshot (format qdrant/full-snapshot) cannot be restored over REST: restore it at
-start-up with qdrant --storage-snapshot FILE --force-snapshot (see snap-qdrant --help), then
-run snap-qdrant restore --verify-only with its manifest to compare every collection.
+Full-storage snapshots:
+  A --full snapshot (format qdrant/full-snapshot) cannot be restored over REST: restore it
+  at start-up with qdrant --storage-snapshot FILE --force-snapshot (see snap-qdrant(1),
+  section RESTORING A --FULL SNAPSHOT), then prove it with its manifest:
+    vault-get --id ID | snap-qdrant restore --verify-only
+  --verify-only compares every collection of the manifest's stats with what the server
+  holds and sends nothing; it works for collection snapshots restored by other means too.
+
+Cluster mode:
+  A restore into one node of a cluster of more than one peer is refused: a collection
+  snapshot restores only that node's replica. Restore into a single node (a DR scratch
+  instance, --url), or use Qdrant's shard snapshots on each peer.
 
 Examples:
   vault-get --latest --kind qdrant | snap-qdrant restore --target-collection docs_check
@@ -546,6 +562,15 @@ fn back_up(
     drop(locks);
     let written = match (downloaded, deleted) {
         (Ok(w), Ok(())) => w,
+        (Ok(w), Err(e)) if e.is_status(404) => {
+            // Someone deleted it first: another run that got the same one-second name?
+            cli::info(format!(
+                "warning: {label}: the snapshot was already gone from the server when it was to be \
+                 deleted (another run with a snapshot of the same second?); the backup is good: \
+                 its file matches the checksum of its create: {e}"
+            ));
+            w
+        }
         (Ok(w), Err(e)) => {
             cli::info(format!(
                 "warning: {label}: the backup is good, but the snapshot stays on the server: {e}"
