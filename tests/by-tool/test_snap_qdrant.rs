@@ -587,3 +587,63 @@ fn runs_the_lock_does_not_cover_never_store_a_replaced_snapshot_as_good() {
     }
     assert!(q.snapshot_files("docs").is_empty(), "{:?}", q.snapshot_files("docs"));
 }
+
+/// Peak RSS (KiB) and wall time of one run under `/usr/bin/time -v`.
+fn measured(out: &testkit::Outcome) -> (u64, String) {
+    let field = |name: &str| {
+        out.stderr
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_owned()))
+            .unwrap_or_default()
+    };
+    (field("Maximum resident set size (kbytes):").parse().unwrap_or(0), field("Elapsed (wall clock) time (h:mm:ss or m:ss):"))
+}
+
+/// Not a test of behaviour: backs up and restores snapshots of about 30 and 300 MiB
+/// against the fake and prints wall time and peak RSS of snap-qdrant, to show that its
+/// memory does not grow with the snapshot. `cargo test --release … -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement; run by hand"]
+fn measure_backup_and_restore_time_and_peak_rss() {
+    let s = Scenario::new();
+    let q = FakeQdrant::start();
+    for (name, points) in [("small", 480usize), ("big", 4800)] {
+        q.create_collection(name, 4, "Cosine");
+        for batch in (0..points).collect::<Vec<_>>().chunks(200) {
+            let pts: Vec<Value> = batch
+                .iter()
+                .map(|i| {
+                    let blob: String = (0..64 * 1024 / 16)
+                        .map(|j| format!("{:016x}", (*i as u64 + 1).wrapping_mul(0x9E3779B97F4A7C15) ^ j as u64))
+                        .collect();
+                    json!({"id": i, "vector": [1.0, *i as f32, 0.0, 0.5], "payload": {"blob": blob}})
+                })
+                .collect();
+            q.upsert(name, json!(pts)).unwrap();
+        }
+        let time = std::path::Path::new("/usr/bin/time");
+        let backup = s
+            .cmd(time)
+            .args(["-v", bin("snap-qdrant").to_str().unwrap(), "--collection", name, "--no-progress"])
+            .env("QDRANT_URL", q.url())
+            .env_remove("QDRANT_API_KEY")
+            .run();
+        backup.succeeds();
+        let m = manifest::ndjson::parse_line(backup.stdout.lines().next().unwrap()).unwrap();
+        let bytes = m.artifact.as_ref().unwrap().bytes;
+        let (rss, wall) = measured(&backup);
+        println!("backup  {name}: {} MiB snapshot, {wall} wall, peak RSS {} MiB", bytes >> 20, rss >> 10);
+        q.delete_collection(name);
+        let restore = s
+            .cmd(time)
+            .args(["-v", bin("snap-qdrant").to_str().unwrap(), "restore", "--no-progress"])
+            .env("QDRANT_URL", q.url())
+            .env_remove("QDRANT_API_KEY")
+            .manifests_in(&[m])
+            .run();
+        restore.succeeds();
+        let (rss, wall) = measured(&restore);
+        println!("restore {name}: {} MiB snapshot, {wall} wall, peak RSS {} MiB", bytes >> 20, rss >> 10);
+        assert_eq!(q.count(name), Some(points));
+    }
+}
