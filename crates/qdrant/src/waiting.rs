@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 use manifest::time::human_age;
 use toolkit::progress::Style;
 
-/// A line on stderr now and then until dropped: at once, then every 10 s in a log (every
-/// second, redrawn, on a terminal).
+/// How long work may take before stderr says that it is waiting.
+pub const QUIET: Duration = Duration::from_secs(2);
+
+/// A line on stderr now and then until dropped: after [`QUIET`], then every 10 s in a log
+/// (every second, redrawn, on a terminal).
 pub struct Waiting {
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Option<JoinHandle<()>>,
@@ -35,6 +38,11 @@ impl Waiting {
             };
             let (lock, wake) = &*shared;
             let mut stopped = lock.lock().unwrap();
+            // Quick work says nothing: the first line comes after QUIET.
+            stopped = wake
+                .wait_timeout_while(stopped, QUIET, |stopped| !*stopped)
+                .unwrap()
+                .0;
             let mut first = true;
             while !*stopped {
                 let elapsed = human_age(started.elapsed());
@@ -59,7 +67,7 @@ impl Waiting {
                 first = false;
                 stopped = wake.wait_timeout(stopped, every).unwrap().0;
             }
-            if redraw {
+            if redraw && !first {
                 let _ = writeln!(std::io::stderr());
             }
         });

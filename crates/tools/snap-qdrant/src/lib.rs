@@ -57,8 +57,10 @@ Cluster mode:
 
 Restoring a --full snapshot:
   --full takes a full-storage snapshot (every collection and the aliases, POST /snapshots),
-  backed up the same way, with the stats of every collection. Qdrant cannot restore it over
-  REST (POST /snapshots/upload is no route), only at start-up:
+  backed up the same way, with the stats of every collection (Qdrant itself leaves a
+  64-byte .checksum file per collection in its snapshots directory, which no REST call
+  lists). Qdrant cannot restore it over REST (POST /snapshots/upload is no route), only at
+  start-up:
     vault-get --id ID               # prints the manifest; artifact.path is the file
     systemctl stop qdrant           # or: docker stop qdrant
     qdrant --storage-snapshot /path/to/ID.snapshot --force-snapshot
@@ -670,18 +672,32 @@ fn restore_one(
     m: &Manifest,
 ) -> anyhow::Result<(Restore, String)> {
     let refuse = |why: String| anyhow::anyhow!("refusing to restore {}: {why}", m.id);
-    let artifact =
-        toolkit::restorable::check(m, &Kind::Qdrant).map_err(|e| refuse(e.to_string()))?;
-    let full = artifact.format == FULL_FORMAT;
-    if full && !args.verify_only {
-        return Err(refuse(format!(
-            "it is a full-storage snapshot, which Qdrant cannot restore over REST: stop Qdrant, \
-             start it once with `qdrant --storage-snapshot {} --force-snapshot` (the file must be \
-             where the server can read it), restart it normally, then prove it with \
-             `snap-qdrant restore --verify-only` and this manifest",
-            artifact.path.display()
-        )));
+    // What can be refused without reading the file comes first: a full snapshot is many GiB.
+    if m.is_ok() && m.kind == Kind::Qdrant {
+        if let Some(a) = &m.artifact {
+            if a.format == FULL_FORMAT && !args.verify_only {
+                return Err(refuse(format!(
+                    "it is a full-storage snapshot, which Qdrant cannot restore over REST: stop \
+                     Qdrant, start it once with `qdrant --storage-snapshot {} --force-snapshot` \
+                     (the file must be where the server can read it), then without those flags \
+                     from then on, and prove it with `snap-qdrant restore --verify-only` and this \
+                     manifest",
+                    a.path.display()
+                )));
+            }
+        }
     }
+    let artifact = if args.verify_only {
+        // Nothing is sent, so the file need not be here; the record must still be a good
+        // Qdrant backup.
+        if !m.is_ok() || m.kind != Kind::Qdrant {
+            return Err(refuse(format!("it is a {} {} record", m.status, m.kind)));
+        }
+        m.artifact.as_ref().ok_or_else(|| refuse("the manifest has no artifact section".into()))?
+    } else {
+        toolkit::restorable::check(m, &Kind::Qdrant).map_err(|e| refuse(e.to_string()))?
+    };
+    let full = artifact.format == FULL_FORMAT;
     if !full && artifact.format != FORMAT {
         return Err(refuse(format!(
             "its artifact is {}, not a Qdrant collection snapshot ({FORMAT})",
