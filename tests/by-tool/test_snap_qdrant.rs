@@ -323,7 +323,7 @@ fn an_existing_collection_is_refused_without_overwrite_and_replaced_wholesale_wi
         .collect();
     q.upsert("docs", json!(more)).unwrap();
     assert_eq!(q.count("docs"), Some(52));
-    let refused = restore(&s, &q, &[m.clone()]).run();
+    let refused = restore(&s, &q, std::slice::from_ref(&m)).run();
     refused
         .fails_with(1)
         .stderr_contains("exists")
@@ -382,7 +382,7 @@ fn another_minor_version_is_refused_unless_allowed() {
     let mut m = snap(&s, &q).run().succeeds().manifest();
     m.source.as_mut().unwrap()["server_version"] = json!("1.16.3");
     q.delete_collection("docs");
-    let refused = restore(&s, &q, &[m.clone()]).run();
+    let refused = restore(&s, &q, std::slice::from_ref(&m)).run();
     refused
         .fails_with(1)
         .stderr_contains("made by Qdrant 1.16.3")
@@ -439,7 +439,7 @@ fn a_full_snapshot_is_backed_up_refused_over_rest_with_the_start_up_flag_and_ver
         "{:?}",
         q.full_snapshot_files()
     );
-    let refused = restore(&s, &q, &[m.clone()]).run();
+    let refused = restore(&s, &q, std::slice::from_ref(&m)).run();
     refused.fails_with(1).stderr_contains("--storage-snapshot");
     // After a restore at start-up the file may be elsewhere: --verify-only sends nothing
     // and needs only the manifest.
@@ -462,7 +462,7 @@ fn via_location_has_the_node_fetch_the_file_itself() {
     std::fs::copy(&artifact.path, shared.join(name)).unwrap();
     q.delete_collection("docs");
     let location = format!("file://{}/{{file}}", shared.display());
-    let out = restore(&s, &q, &[m.clone()])
+    let out = restore(&s, &q, std::slice::from_ref(&m))
         .args(["--via-location", &location])
         .run();
     out.succeeds();
@@ -555,7 +555,9 @@ fn collection_names_that_are_not_safe_names_get_safe_distinct_ids() {
         spaced.id
     );
     q.delete_collection("my docs");
-    restore(&s, &q, &[spaced.clone()]).run().succeeds();
+    restore(&s, &q, std::slice::from_ref(spaced))
+        .run()
+        .succeeds();
     assert_eq!(q.count("my docs"), Some(2));
 }
 
@@ -572,23 +574,43 @@ fn runs_the_lock_does_not_cover_never_store_a_replaced_snapshot_as_good() {
     let other = s.path().join("other-spool");
     let runs: Vec<_> = [s.spool(), other]
         .iter()
-        .map(|spool| snap(&s, &q).env("STACKVAULT_SPOOL", spool).spawn_with_stdin(""))
+        .map(|spool| {
+            snap(&s, &q)
+                .env("STACKVAULT_SPOOL", spool)
+                .spawn_with_stdin("")
+        })
         .collect();
     let outs: Vec<_> = runs.into_iter().map(|r| r.wait()).collect();
     let ms: Vec<Manifest> = outs.iter().map(|o| o.manifest()).collect();
-    assert_eq!(ms[0].source.as_ref().unwrap()["snapshot"], ms[1].source.as_ref().unwrap()["snapshot"]);
+    assert_eq!(
+        ms[0].source.as_ref().unwrap()["snapshot"],
+        ms[1].source.as_ref().unwrap()["snapshot"]
+    );
     for m in &ms {
         match &m.error {
             None => {
                 let a = m.artifact.as_ref().unwrap();
-                assert_eq!(toolkit::fs::hash_file(&a.path).unwrap(), (a.bytes, a.sha256));
+                assert_eq!(
+                    toolkit::fs::hash_file(&a.path).unwrap(),
+                    (a.bytes, a.sha256)
+                );
             }
-            Some(e) => assert!(e.contains("same second") || e.contains("not on the server"), "{e}"),
+            Some(e) => assert!(
+                e.contains("same second") || e.contains("not on the server"),
+                "{e}"
+            ),
         }
         // Never claims a snapshot stays on the server when it does not.
-        assert!(m.source.as_ref().unwrap().get("left_on_server").is_none(), "{m:?}");
+        assert!(
+            m.source.as_ref().unwrap().get("left_on_server").is_none(),
+            "{m:?}"
+        );
     }
-    assert!(q.snapshot_files("docs").is_empty(), "{:?}", q.snapshot_files("docs"));
+    assert!(
+        q.snapshot_files("docs").is_empty(),
+        "{:?}",
+        q.snapshot_files("docs")
+    );
 }
 
 /// Peak RSS (KiB) and wall time of one run under `/usr/bin/time -v`.
@@ -599,7 +621,12 @@ fn measured(out: &testkit::Outcome) -> (u64, String) {
             .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_owned()))
             .unwrap_or_default()
     };
-    (field("Maximum resident set size (kbytes):").parse().unwrap_or(0), field("Elapsed (wall clock) time (h:mm:ss or m:ss):"))
+    (
+        field("Maximum resident set size (kbytes):")
+            .parse()
+            .unwrap_or(0),
+        field("Elapsed (wall clock) time (h:mm:ss or m:ss):"),
+    )
 }
 
 /// Not a test of behaviour: backs up and restores snapshots of about 30 and 300 MiB
@@ -627,7 +654,13 @@ fn measure_backup_and_restore_time_and_peak_rss() {
         let time = std::path::Path::new("/usr/bin/time");
         let backup = s
             .cmd(time)
-            .args(["-v", bin("snap-qdrant").to_str().unwrap(), "--collection", name, "--no-progress"])
+            .args([
+                "-v",
+                bin("snap-qdrant").to_str().unwrap(),
+                "--collection",
+                name,
+                "--no-progress",
+            ])
             .env("QDRANT_URL", q.url())
             .env_remove("QDRANT_API_KEY")
             .run();
@@ -635,18 +668,46 @@ fn measure_backup_and_restore_time_and_peak_rss() {
         let m = manifest::ndjson::parse_line(backup.stdout.lines().next().unwrap()).unwrap();
         let bytes = m.artifact.as_ref().unwrap().bytes;
         let (rss, wall) = measured(&backup);
-        println!("backup  {name}: {} MiB snapshot, {wall} wall, peak RSS {rss} KiB", bytes >> 20);
+        println!(
+            "backup  {name}: {} MiB snapshot, {wall} wall, peak RSS {rss} KiB",
+            bytes >> 20
+        );
         q.delete_collection(name);
         let restore = s
             .cmd(time)
-            .args(["-v", bin("snap-qdrant").to_str().unwrap(), "restore", "--no-progress"])
+            .args([
+                "-v",
+                bin("snap-qdrant").to_str().unwrap(),
+                "restore",
+                "--no-progress",
+            ])
             .env("QDRANT_URL", q.url())
             .env_remove("QDRANT_API_KEY")
             .manifests_in(&[m])
             .run();
         restore.succeeds();
         let (rss, wall) = measured(&restore);
-        println!("restore {name}: {} MiB snapshot, {wall} wall, peak RSS {rss} KiB", bytes >> 20);
+        println!(
+            "restore {name}: {} MiB snapshot, {wall} wall, peak RSS {rss} KiB",
+            bytes >> 20
+        );
         assert_eq!(q.count(name), Some(points));
     }
+}
+
+#[test]
+fn a_url_that_is_not_qdrants_rest_root_gets_the_empty_404_explained() {
+    let s = Scenario::new();
+    let q = FakeQdrant::start();
+    plain(&q, "docs", 1);
+    // Every route under a prefix is unknown to Qdrant: 404 with an empty body.
+    let out = snap(&s, &q)
+        .env("QDRANT_URL", format!("{}/qdrant", q.url()))
+        .args(["--collection", "docs"])
+        .run();
+    out.fails_with(1)
+        .stderr_contains("HTTP 404")
+        .stderr_contains("no such route")
+        .stderr_lines(1);
+    assert_eq!(out.manifest().status, Status::Failed);
 }

@@ -31,7 +31,9 @@ impl Live {
         };
         Some(Live {
             url: url.trim_end_matches('/').to_owned(),
-            key: std::env::var("QDRANT_API_KEY").ok().filter(|k| !k.is_empty()),
+            key: std::env::var("QDRANT_API_KEY")
+                .ok()
+                .filter(|k| !k.is_empty()),
             http: HttpClient::new(&ClientOptions::default()).unwrap(),
             created: vec![],
         })
@@ -56,7 +58,13 @@ impl Live {
         };
         let r = self
             .http
-            .send(method, &format!("{}{path}", self.url), &headers, body, RequestTimeout::Default)
+            .send(
+                method,
+                &format!("{}{path}", self.url),
+                &headers,
+                body,
+                RequestTimeout::Default,
+            )
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = r.status;
         let text = r.text(64 << 20).unwrap();
@@ -152,22 +160,33 @@ fn live_round_trip_under_another_name_is_proven_and_leaves_no_snapshot() {
     let m = backed.manifest();
     let stats = &m.stats.as_ref().unwrap()["collections"][&source];
     assert_eq!(stats["points"], 40);
-    assert_eq!(stats["payload_indexes"], json!({"category": "keyword", "rank": "integer"}));
+    assert_eq!(
+        stats["payload_indexes"],
+        json!({"category": "keyword", "rank": "integer"})
+    );
     assert!(stats["sparse_vectors"].get("keywords").is_some(), "{stats}");
-    assert!(live.snapshots(&source).is_empty(), "left: {:?}", live.snapshots(&source));
+    assert!(
+        live.snapshots(&source).is_empty(),
+        "left: {:?}",
+        live.snapshots(&source)
+    );
     let restored = live
         .cmd(&s)
         .args(["restore", "--target-collection", &target])
-        .manifests_in(&[m.clone()])
+        .manifests_in(std::slice::from_ref(&m))
         .run();
     restored.succeeds();
     assert_eq!(restored.manifest().restore.unwrap()["result"], "ok");
     assert_eq!(live.count(&target), 40);
-    assert!(live.snapshots(&target).is_empty(), "upload left: {:?}", live.snapshots(&target));
+    assert!(
+        live.snapshots(&target).is_empty(),
+        "upload left: {:?}",
+        live.snapshots(&target)
+    );
     // Over the existing collection: refused without --overwrite, replaced with it.
     live.cmd(&s)
         .args(["restore", "--target-collection", &target])
-        .manifests_in(&[m.clone()])
+        .manifests_in(std::slice::from_ref(&m))
         .run()
         .fails_with(1)
         .stderr_contains("--overwrite");

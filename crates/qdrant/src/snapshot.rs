@@ -214,13 +214,15 @@ impl Client {
                         ));
                     }
                 }
-                412 => return Err(QdrantError::new(
-                    ErrorKind::Mismatch,
-                    format!(
+                412 => {
+                    return Err(QdrantError::new(
+                        ErrorKind::Mismatch,
+                        format!(
                         "{what}: the snapshot changed on the server during the download (replaced \
                              by another snapshot made in the same second?); not kept"
                     ),
-                )),
+                    ))
+                }
                 _ => {
                     let content_type = response.content_type().map(str::to_owned);
                     let text = response.text(1 << 20).unwrap_or_default();

@@ -693,7 +693,9 @@ fn restore_one(
         if !m.is_ok() || m.kind != Kind::Qdrant {
             return Err(refuse(format!("it is a {} {} record", m.status, m.kind)));
         }
-        m.artifact.as_ref().ok_or_else(|| refuse("the manifest has no artifact section".into()))?
+        m.artifact
+            .as_ref()
+            .ok_or_else(|| refuse("the manifest has no artifact section".into()))?
     } else {
         toolkit::restorable::check(m, &Kind::Qdrant).map_err(|e| refuse(e.to_string()))?
     };
@@ -771,11 +773,13 @@ fn restore_one(
     match source_str(m, "server_version") {
         Some(made_by) if qdrant::server::same_minor(made_by, &server_version) => {}
         _ if args.allow_version_mismatch => {}
-        Some(made_by) => return Err(refuse(format!(
+        Some(made_by) => {
+            return Err(refuse(format!(
             "the snapshot was made by Qdrant {made_by} and {shown} runs {server_version}: Qdrant \
                  restores snapshots only into the same minor version; restore into a Qdrant \
                  {made_by} (--url), or pass --allow-version-mismatch to try anyway"
-        ))),
+        )))
+        }
         None => {
             return Err(refuse(format!(
                 "the manifest does not say which Qdrant version made the snapshot, and Qdrant \
