@@ -156,9 +156,12 @@ impl Client {
         })
     }
 
-    /// Waits until the collection is green (optimizations done, ready), at most `timeout`.
-    /// A red collection, or one that disappears, is an error at once.
-    pub fn wait_green(&self, name: &str, timeout: Duration) -> Result<(), QdrantError> {
+    /// Waits until the collection is green (optimizations done, ready), at most `timeout`,
+    /// and returns the status it ended in. Grey (Qdrant 1.9+: optimizations pending but not
+    /// triggered, as after a restart; it stays grey until the next update) is ready as well
+    /// and returned at once: waiting would not make it green. A red collection, or one that
+    /// disappears, is an error at once; yellow (optimizing) is waited out.
+    pub fn wait_green(&self, name: &str, timeout: Duration) -> Result<String, QdrantError> {
         let started = Instant::now();
         let mut delay = Duration::from_millis(200);
         loop {
@@ -176,7 +179,7 @@ impl Client {
                 .and_then(Value::as_str)
                 .unwrap_or("unknown");
             match status {
-                "green" => return Ok(()),
+                "green" | "grey" => return Ok(status.to_owned()),
                 "red" => {
                     return Err(QdrantError::new(
                         ErrorKind::Protocol,

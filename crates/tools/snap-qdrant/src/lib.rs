@@ -123,11 +123,13 @@ while the collection does not exist: the error names the file to remove on the n
 .../snapshots/recover), for nodes that cannot take an upload: file:// only inside the node's
 snapshots directory, or http(s); {file} in URL is replaced by the artifact's file name.
 
-Then snap-qdrant waits until the collection is green, and compares the exact points count,
-the vectors, sparse vectors and payload indexes with the manifest's stats. Each manifest is
-printed again with a \"restore\" section: target, timings, points, the items checked and
-every difference by name (then \"status\":\"failed\"). A manifest without readable stats
-cannot be proven: its restore is \"unverified\" and fails unless --accept-unverified.
+Then snap-qdrant waits until the collection is green (yellow, optimizing, is waited out for
+--green-timeout; grey, optimizations pending until the next update, is taken as ready; red
+fails), and compares the exact points count, the vectors, sparse vectors and payload
+indexes with the manifest's stats. Each manifest is printed again with a \"restore\" section:
+target, timings, points, the items checked and every difference by name (then
+\"status\":\"failed\"). A manifest without readable stats cannot be proven: its restore is
+\"unverified\" and fails unless --accept-unverified.
 
 Full-storage snapshots:
   A --full snapshot (format qdrant/full-snapshot) cannot be restored over REST: restore it
@@ -858,9 +860,15 @@ fn restore_one(
         via = json!({"via": "upload"});
     }
 
-    client
+    let status_after = client
         .wait_green(target, args.green_timeout)
         .with_context(|| format!("restored {what}, but cannot compare it"))?;
+    if status_after != "green" {
+        cli::info(format!(
+            "note: {what}: the collection is {status_after} (loaded; optimizations pending until \
+             its next update), compared as it is"
+        ));
+    }
     let actual = client.fingerprint(target)?;
     let points = actual.points;
     let expected_points = m.fingerprint().ok().and_then(|f| match f {
@@ -877,6 +885,7 @@ fn restore_one(
         ("points".to_owned(), json!(points)),
         ("expected_points".to_owned(), json!(expected_points)),
         ("overwrote".to_owned(), json!(existed)),
+        ("status_after".to_owned(), json!(status_after)),
     ];
     if let Value::Object(v) = via {
         extra.extend(v);
