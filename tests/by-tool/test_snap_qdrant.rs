@@ -711,3 +711,47 @@ fn a_url_that_is_not_qdrants_rest_root_gets_the_empty_404_explained() {
         .stderr_lines(1);
     assert_eq!(out.manifest().status, Status::Failed);
 }
+
+#[test]
+fn a_sigterm_while_qdrant_creates_the_snapshot_stops_cleanly_and_deletes_it_from_the_server() {
+    let s = Scenario::new();
+    let q = FakeQdrant::start();
+    plain(&q, "docs", 20);
+    q.delay_snapshot_creation(Duration::from_millis(2500));
+    let running = snap(&s, &q).spawn_with_stdin("");
+    std::thread::sleep(Duration::from_millis(800));
+    running.signal("TERM");
+    let out = running.wait();
+    out.fails_with(2);
+    let m = out.manifest();
+    assert_eq!(m.status, Status::Failed);
+    assert!(m.error.as_deref().unwrap().contains("interrupted"), "{m:?}");
+    assert!(s.spool_files().is_empty(), "{:?}", s.spool_files());
+    assert!(
+        q.snapshot_files("docs").is_empty(),
+        "{:?}",
+        q.snapshot_files("docs")
+    );
+}
+
+#[test]
+fn keep_on_server_leaves_the_snapshot_and_says_so() {
+    let s = Scenario::new();
+    let q = FakeQdrant::start();
+    plain(&q, "docs", 2);
+    let m = snap(&s, &q)
+        .args(["--keep-on-server"])
+        .run()
+        .succeeds()
+        .manifest();
+    let name = m.source.as_ref().unwrap()["snapshot"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(m.source.as_ref().unwrap()["left_on_server"], name.as_str());
+    assert!(
+        q.snapshot_files("docs").contains(&name),
+        "{:?}",
+        q.snapshot_files("docs")
+    );
+}
