@@ -520,7 +520,10 @@ fn a_slow_create_says_it_is_waiting_on_the_server_and_a_short_server_timeout_fai
     out.succeeds()
         .stderr_contains("waiting for Qdrant to create the snapshot");
     let timed_out = snap(&s, &q).args(["--server-timeout", "1s"]).run();
-    timed_out.fails_with(1).stderr_contains("timed out");
+    timed_out
+        .fails_with(1)
+        .stderr_contains("timed out")
+        .stderr_contains("raise --server-timeout");
 }
 
 #[test]

@@ -96,7 +96,19 @@ impl Client {
             timeout: RequestTimeout::Total(self.server_timeout()),
             idempotent: false,
         };
-        let result = self.call(req, &what)?;
+        let result = self.call(req, &what).map_err(|e| {
+            if e.kind == ErrorKind::Transport {
+                // The server goes on: its snapshot will appear without anyone to delete it.
+                e.with_note(&format!(
+                    " — Qdrant may still be creating it and will keep it among the snapshots of \
+                     {} (GET {} lists them); raise --server-timeout for a collection this large",
+                    target.describe(),
+                    target.snapshots_path()
+                ))
+            } else {
+                e
+            }
+        })?;
         SnapshotInfo::from_value(&result, &what)
     }
 
