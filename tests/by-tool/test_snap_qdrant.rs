@@ -758,3 +758,55 @@ fn keep_on_server_leaves_the_snapshot_and_says_so() {
         q.snapshot_files("docs")
     );
 }
+
+#[test]
+fn via_location_over_http_is_fetched_by_the_node_and_checked_against_the_files_sha256() {
+    let s = Scenario::new();
+    let q = FakeQdrant::start();
+    plain(&q, "docs", 7);
+    // Kept on the server, the snapshot is an http location the node can fetch (itself).
+    let m = snap(&s, &q)
+        .args(["--keep-on-server"])
+        .run()
+        .succeeds()
+        .manifest();
+    let snapshot = m.source.as_ref().unwrap()["snapshot"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let location = format!("{}/collections/docs/snapshots/{snapshot}", q.url());
+    let out = restore(&s, &q, std::slice::from_ref(&m))
+        .args([
+            "--via-location",
+            &location,
+            "--target-collection",
+            "docs_http",
+        ])
+        .run();
+    out.succeeds();
+    assert_eq!(q.count("docs_http"), Some(7));
+    // Another file at the location than the manifest's: the node refuses it by its checksum.
+    plain(&q, "other", 3);
+    let other = snap(&s, &q)
+        .args(["--collection", "other", "--keep-on-server"])
+        .run()
+        .succeeds()
+        .manifest();
+    let other_snapshot = other.source.as_ref().unwrap()["snapshot"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wrong = format!("{}/collections/other/snapshots/{other_snapshot}", q.url());
+    restore(&s, &q, std::slice::from_ref(&m))
+        .args([
+            "--via-location",
+            &wrong,
+            "--target-collection",
+            "docs_wrong",
+        ])
+        .run()
+        .fails_with(1)
+        .stderr_contains("HTTP 400")
+        .stderr_contains("hecksum mismatch");
+    assert!(!q.collections().contains(&"docs_wrong".to_owned()));
+}
