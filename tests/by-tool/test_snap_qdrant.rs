@@ -810,3 +810,40 @@ fn via_location_over_http_is_fetched_by_the_node_and_checked_against_the_files_s
         .stderr_contains("hecksum mismatch");
     assert!(!q.collections().contains(&"docs_wrong".to_owned()));
 }
+
+#[test]
+fn a_sigterm_during_a_create_longer_than_the_grace_ends_the_run_and_names_what_qdrant_keeps() {
+    let s = Scenario::new();
+    let q = FakeQdrant::start();
+    plain(&q, "docs", 5);
+    q.delay_snapshot_creation(Duration::from_secs(9));
+    let started = std::time::Instant::now();
+    let running = snap(&s, &q).spawn_with_stdin("");
+    std::thread::sleep(Duration::from_millis(500));
+    running.signal("TERM");
+    let out = running.wait();
+    let took = started.elapsed();
+    out.fails_with(2);
+    assert!(
+        took < Duration::from_secs(9),
+        "waited for the whole create: {took:?}"
+    );
+    let m = out.manifest();
+    let error = m.error.as_deref().unwrap();
+    assert!(
+        error.contains("goes on and will keep the snapshot"),
+        "{error}"
+    );
+    // What it says is true: the server finishes the snapshot and keeps it.
+    std::thread::sleep(
+        Duration::from_secs(9).saturating_sub(started.elapsed()) + Duration::from_millis(700),
+    );
+    assert_eq!(
+        q.snapshot_files("docs")
+            .iter()
+            .filter(|f| f.ends_with(".snapshot"))
+            .count(),
+        1
+    );
+    assert!(s.spool_files().is_empty());
+}

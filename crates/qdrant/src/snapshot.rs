@@ -2,6 +2,9 @@
 //! resume, the server's checksum compared), delete.
 
 use manifest::{Name, Sha256};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
 use toolkit::copy::{copy, CopyError, CopyOptions};
 use toolkit::http::{Body, RequestTimeout};
@@ -11,6 +14,11 @@ use toolkit::spool::{SpoolDir, SpoolFile, Written};
 use crate::client::{encode, read_result, Client, Req};
 use crate::error::{server_message, ErrorKind, QdrantError};
 use crate::Target;
+
+/// How long a create is still awaited after a termination signal (the toolkit's watchdog
+/// ends the tool 10 s after the signal: this leaves time to delete the snapshot and emit
+/// the failed manifest).
+pub const SIGNAL_GRACE: Duration = Duration::from_secs(6);
 
 /// A snapshot as the server describes it (`SnapshotDescription`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,7 +94,65 @@ impl Client {
     /// which answers 202 even when the snapshot fails), at most the server timeout. Never
     /// retried once the server got the request: a second create would be a second
     /// snapshot (or, in the same second, replace the first).
+    ///
+    /// The request runs on a thread of its own, so that a termination signal does not wait
+    /// for a create of many minutes: after a signal the answer is awaited [`SIGNAL_GRACE`]
+    /// more (a snapshot that arrives is deleted again); then the error says that Qdrant
+    /// goes on and keeps the snapshot, and where to find it.
     pub fn create_snapshot(&self, target: &Target) -> Result<SnapshotInfo, QdrantError> {
+        let what = format!("snapshot of {}", target.describe());
+        let (tx, rx) = mpsc::channel();
+        let (client, worker_target) = (self.clone(), target.clone());
+        std::thread::spawn(move || {
+            let _ = tx.send(client.create_snapshot_now(&worker_target));
+        });
+        let mut deadline: Option<Instant> = None;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(result) if deadline.is_none() => return result,
+                Ok(result) => {
+                    let fate = match result {
+                        Ok(info) => match self.delete_snapshot(target, &info.name) {
+                            Ok(()) => "the snapshot it made then was deleted".to_owned(),
+                            Err(e) => format!("the snapshot it made then stays on the server: {e}"),
+                        },
+                        Err(e) => format!("the create then failed: {e}"),
+                    };
+                    return Err(QdrantError::new(
+                        ErrorKind::Interrupted,
+                        format!("{what}: interrupted by a signal while Qdrant created it; {fate}"),
+                    ));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(QdrantError::new(
+                        ErrorKind::Protocol,
+                        format!("{what}: the request ended without an answer"),
+                    ))
+                }
+            }
+            match deadline {
+                None if toolkit::interrupt::is_interrupted() => {
+                    deadline = Some(Instant::now() + SIGNAL_GRACE)
+                }
+                Some(at) if Instant::now() >= at => {
+                    return Err(QdrantError::new(
+                        ErrorKind::Interrupted,
+                        format!(
+                            "{what}: interrupted by a signal while Qdrant was creating it: Qdrant \
+                             goes on and will keep the snapshot among the snapshots of {} (GET {} \
+                             lists them): delete it there",
+                            target.describe(),
+                            target.snapshots_path()
+                        ),
+                    ))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn create_snapshot_now(&self, target: &Target) -> Result<SnapshotInfo, QdrantError> {
         let what = format!("snapshot of {}", target.describe());
         let req = Req {
             method: "POST",
