@@ -857,13 +857,15 @@ fn a_restore_that_nothing_proves_is_unverified_and_fails_unless_accepted() {
 fn help_never_shows_a_secret_from_the_environment() {
     let s = Scenario::new();
     let secret = "pa55-in-a-url";
-    for tool in ["dump-pg", "vault-put", "vault-get"] {
+    for tool in ["dump-pg", "snap-qdrant", "vault-put", "vault-get"] {
         for args in [&["--help"][..], &["restore", "--help"][..]] {
-            if tool != "dump-pg" && args.len() == 2 {
+            if !["dump-pg", "snap-qdrant"].contains(&tool) && args.len() == 2 {
                 continue;
             }
             let out = s
                 .cmd(&bin(tool))
+                .env("QDRANT_URL", format!("http://u:{secret}@qdrant:6333"))
+                .env("QDRANT_API_KEY", secret)
                 .env("PGDATABASE", format!("postgresql://u:{secret}@db/app"))
                 .env("PGPASSWORD", secret)
                 .env("VAULT_URL", format!("s3://b/p?token={secret}"))

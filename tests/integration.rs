@@ -5,6 +5,10 @@ mod util;
 
 #[path = "by-tool/test_dump_pg.rs"]
 mod test_dump_pg;
+#[path = "by-tool/test_snap_qdrant.rs"]
+mod test_snap_qdrant;
+#[path = "by-tool/test_snap_qdrant_live.rs"]
+mod test_snap_qdrant_live;
 #[path = "by-tool/test_vault_get.rs"]
 mod test_vault_get;
 #[path = "by-tool/test_vault_put.rs"]

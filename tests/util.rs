@@ -12,6 +12,7 @@ pub fn bin(tool: &str) -> PathBuf {
         "dump-pg" => env!("CARGO_BIN_EXE_dump-pg"),
         "vault-put" => env!("CARGO_BIN_EXE_vault-put"),
         "vault-get" => env!("CARGO_BIN_EXE_vault-get"),
+        "snap-qdrant" => env!("CARGO_BIN_EXE_snap-qdrant"),
         other => panic!("no tool {other}"),
     })
 }

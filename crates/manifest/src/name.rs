@@ -79,6 +79,31 @@ impl Name {
     }
 }
 
+/// The name each text goes by in ids, in the same order: [`Name::sanitize`] of it,
+/// except where two texts would get the same one (`my db` and `my-db` both sanitize to
+/// `my-db`): then those that are not already exactly the sanitized form get a short hash of
+/// the real text appended (`my-db-3a7bd3`), so every database or collection keeps an id of
+/// its own and no backup is refused as a duplicate of another's. Names from servers
+/// (PostgreSQL databases, Qdrant collections) are untrusted input: this is how they become
+/// parts of ids.
+pub fn distinct_names(texts: &[String]) -> Vec<Name> {
+    let plain: Vec<Name> = texts.iter().map(|d| Name::sanitize(d)).collect();
+    plain
+        .iter()
+        .zip(texts)
+        .map(|(name, text)| {
+            let collides = plain.iter().filter(|n| *n == name).count() > 1;
+            if !collides || name.as_str() == text {
+                return name.clone();
+            }
+            let hash = crate::sha256::Sha256::of(text.as_bytes()).to_string();
+            let mut base = name.as_str().to_owned();
+            base.truncate(Name::MAX_LEN - 7);
+            Name::new(format!("{base}-{}", &hash[..6])).expect("a name plus hex is a name")
+        })
+        .collect()
+}
+
 impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -90,27 +90,10 @@ fn new_manifest(pg: &Pg, database: &str, name: &Name, run: &Name) -> Manifest {
     manifest
 }
 
-/// The name each database goes by in ids, in the same order: [`Name::sanitize`] of its
-/// name, except where two databases would get the same one (`my db` and `my-db` both
-/// sanitize to `my-db`): then those whose name is not already exactly the sanitized form
-/// get a short hash of their real name appended (`my-db-3a7bd3`), so every database keeps an
-/// id of its own and no backup is refused as a duplicate of another's.
+/// The name each database goes by in ids, in the same order (see
+/// [`manifest::name::distinct_names`], shared with the other producers).
 pub fn id_names(databases: &[String]) -> Vec<Name> {
-    let plain: Vec<Name> = databases.iter().map(|d| Name::sanitize(d)).collect();
-    plain
-        .iter()
-        .zip(databases)
-        .map(|(name, database)| {
-            let collides = plain.iter().filter(|n| *n == name).count() > 1;
-            if !collides || name.as_str() == database {
-                return name.clone();
-            }
-            let hash = manifest::Sha256::of(database.as_bytes()).to_string();
-            let mut base = name.as_str().to_owned();
-            base.truncate(Name::MAX_LEN - 7);
-            Name::new(format!("{base}-{}", &hash[..6])).expect("a name plus hex is a name")
-        })
-        .collect()
+    manifest::name::distinct_names(databases)
 }
 
 /// A shell-style pattern as a LIKE pattern (`\` escapes LIKE's own `%` and `_`).
