@@ -362,6 +362,51 @@ fn restore_refuses_a_damaged_file_and_leaves_the_target_alone() {
 }
 
 #[test]
+fn a_restore_that_fails_half_way_leaves_nothing_half_restored() {
+    let s = Scenario::new();
+    small_db(&s);
+    // A table owned by a role that will not exist at restore time: pg_restore stops at its
+    // ALTER ... OWNER, after the other tables are in.
+    let role = s.create_role("gone");
+    s.sql(
+        s.db(),
+        &format!("CREATE TABLE owned (x int); ALTER TABLE owned OWNER TO \"{role}\""),
+    );
+    let m = dumped(&s);
+    s.sql(s.db(), "DROP TABLE owned");
+    s.sql("postgres", &format!("DROP ROLE \"{role}\""));
+
+    // Into a new database, in parallel: the database is dropped.
+    let (target, out) = restore_into_new(&s, m.clone());
+    out.fails_with(1).stderr_contains("does not exist");
+    assert_eq!(out.manifest().status, Status::Failed);
+    assert!(!s.db_exists(&target), "a half-restored database was left");
+
+    // Over an existing database: one transaction, so nothing changed.
+    let existing = s.db_name("existing_half");
+    s.create_db(&existing);
+    s.sql(
+        &existing,
+        "CREATE TABLE keepme (x int); INSERT INTO keepme VALUES (42)",
+    );
+    let out = s
+        .cmd(&bin("dump-pg"))
+        .args(["restore", "--target-db", &existing, "--clean"])
+        .manifests_in(&[m])
+        .run();
+    out.fails_with(1).stderr_contains("does not exist");
+    let mut c = s.connect(&existing);
+    let tables: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 1, "only keepme: the failed restore changed nothing");
+}
+
+#[test]
 fn restore_refuses_a_failed_manifest() {
     let s = Scenario::new();
     small_db(&s);

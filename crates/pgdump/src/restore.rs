@@ -26,6 +26,9 @@ pub struct RestoreOptions {
     pub no_owner: bool,
     /// Database to connect to for CREATE DATABASE and existence checks.
     pub maintenance_db: String,
+    /// pg_restore jobs for a database this restore creates (`pg_restore -j`); a restore
+    /// over an existing database always runs in one transaction, in one job.
+    pub jobs: u16,
 }
 
 /// What a restore did: where it went and its `restore` section, the proof included.
@@ -92,8 +95,17 @@ pub fn restore(pg: &Pg, manifest: &Manifest, options: &RestoreOptions) -> Result
     }
 
     let mut cmd = pg.tool("pg_restore");
-    cmd.args(["--exit-on-error", "--single-transaction", "--no-password"])
+    cmd.args(["--exit-on-error", "--no-password"])
         .arg(format!("--dbname={}", dbname_conninfo(target)));
+    // Parallel jobs cannot share one transaction. Into a database made for this restore
+    // that costs nothing: a failure drops the whole database. Over an existing one, a
+    // failure must change nothing, so it is one transaction and one job.
+    let jobs = if created { options.jobs.max(1) } else { 1 };
+    if jobs > 1 {
+        cmd.arg(format!("--jobs={jobs}"));
+    } else {
+        cmd.arg("--single-transaction");
+    }
     if options.clean {
         cmd.args(["--clean", "--if-exists"]);
     }
@@ -104,8 +116,9 @@ pub fn restore(pg: &Pg, manifest: &Manifest, options: &RestoreOptions) -> Result
     let said = match toolkit::child::run(&mut cmd) {
         Ok(said) => said,
         Err(e) => {
-            // --single-transaction rolled everything back; a database we created for this
-            // restore is now empty and would only mislead, so it goes too.
+            // Over an existing database --single-transaction rolled everything back; a
+            // database created for this restore is empty or half-restored and would only
+            // mislead, so it goes.
             if created {
                 let _ = admin.batch_execute(&format!("DROP DATABASE {}", quote_ident(target)));
             }
@@ -118,6 +131,7 @@ pub fn restore(pg: &Pg, manifest: &Manifest, options: &RestoreOptions) -> Result
     let proof = Proof::new(manifest.fingerprint(), &restored);
     let mut extra = serde_json::Map::new();
     extra.insert("created".into(), json!(created));
+    extra.insert("jobs".into(), json!(jobs));
     let warnings = [said.stderr, said.stdout]
         .into_iter()
         .filter(|w| !w.is_empty())

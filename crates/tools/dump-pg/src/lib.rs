@@ -54,8 +54,9 @@ enum Sub {
 const RESTORE_HELP: &str = "\
 The target is never touched when a manifest is failed, of another kind, its file is missing
 or its SHA-256 differs. An existing target needs --clean; a missing one needs --create.
-pg_restore runs in one transaction: a failed restore changes nothing (a database created for
-it is dropped).
+Over an existing database pg_restore runs in one transaction: a failed restore changes
+nothing. Into a database it creates, it runs --jobs parallel jobs (default 2) and a failed
+restore drops that database.
 
 Each restore is proven: the row count of every table and the number of large objects are
 compared with those counted in the dump's own snapshot at backup time. Each manifest is
@@ -124,6 +125,12 @@ struct RestoreArgs {
     /// Database to connect to for CREATE DATABASE and existence checks.
     #[arg(long, value_name = "NAME", default_value = "postgres")]
     maintenance_db: String,
+
+    /// Parallel pg_restore jobs when the restore creates its database (--create): a failure
+    /// drops that database, so nothing half-restored stays. A restore over an existing
+    /// database (--clean) always runs in one transaction, in one job.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
 
     #[command(flatten)]
     proof: ProofArgs,
@@ -246,6 +253,7 @@ fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         clean: args.clean,
         no_owner: args.no_owner,
         maintenance_db: args.maintenance_db.clone(),
+        jobs: args.jobs,
     };
     let pg = args.pg.resolve(None)?;
     let mut out = cli::manifests_out();
