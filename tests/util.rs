@@ -12,6 +12,8 @@ pub fn bin(tool: &str) -> PathBuf {
         "dump-pg" => env!("CARGO_BIN_EXE_dump-pg"),
         "vault-put" => env!("CARGO_BIN_EXE_vault-put"),
         "vault-get" => env!("CARGO_BIN_EXE_vault-get"),
+        "vault-ledger" => env!("CARGO_BIN_EXE_vault-ledger"),
+        "vault-prune" => env!("CARGO_BIN_EXE_vault-prune"),
         other => panic!("no tool {other}"),
     })
 }
