@@ -276,7 +276,12 @@ struct CheckArgs {
     #[arg(long, value_name = "KIND")]
     kind: Vec<Kind>,
     /// Also post the alerts to this Slack or Mattermost incoming webhook (a secret: prefer the environment variable).
-    #[arg(long, env = "STACKVAULT_WEBHOOK_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "STACKVAULT_WEBHOOK_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     webhook: Option<String>,
 }
 
@@ -300,9 +305,12 @@ fn parse_since(text: &str) -> Result<SystemTime, String> {
     if let Ok(t) = Timestamp::parse(text) {
         return Ok(t.system_time());
     }
-    let back = parse_duration(text)
-        .map_err(|_| format!("invalid time {text:?}: expected a duration (7d) or a time (2025-01-30T00:00:00Z)"))?;
-    Ok(SystemTime::now().checked_sub(back).unwrap_or(SystemTime::UNIX_EPOCH))
+    let back = parse_duration(text).map_err(|_| {
+        format!("invalid time {text:?}: expected a duration (7d) or a time (2025-01-30T00:00:00Z)")
+    })?;
+    Ok(SystemTime::now()
+        .checked_sub(back)
+        .unwrap_or(SystemTime::UNIX_EPOCH))
 }
 
 /// The command line, for `--help`, man pages and completions.
@@ -386,8 +394,9 @@ fn flush_pending(ledger: &mut Ledger, pending: &Pending) -> ledger::Result<()> {
     Ok(())
 }
 
+/// Whether the ledger can still be written to; once down, it stays down for this run.
 enum State {
-    Up(Ledger),
+    Up(Box<Ledger>),
     Down,
 }
 
@@ -395,7 +404,7 @@ fn record(spool: &SpoolArgs) -> anyhow::Result<()> {
     let dir = spool.dir();
     let pending = Pending::open(&dir);
     let mut state = match open() {
-        Ok(ledger) => State::Up(ledger),
+        Ok(ledger) => State::Up(Box::new(ledger)),
         Err(e) => {
             say_down(&e, &dir, pending.as_ref().err());
             State::Down
@@ -485,7 +494,9 @@ fn table(out: &mut impl Write, rows: &[Backup]) -> std::io::Result<()> {
             r.id,
             r.kind,
             r.status.as_deref().unwrap_or("-"),
-            r.size_bytes.map(|b| format_bytes(b.max(0) as u64)).unwrap_or_default(),
+            r.size_bytes
+                .map(|b| format_bytes(b.max(0) as u64))
+                .unwrap_or_default(),
             Timestamp::from_system_time(r.timestamp),
             r.run.as_deref().unwrap_or("")
         )?;
@@ -535,7 +546,11 @@ fn list(args: &ListArgs) -> anyhow::Result<()> {
 fn show(args: &ShowArgs) -> anyhow::Result<()> {
     let mut ledger = open()?;
     let Some(details) = ledger.show(&args.id)? else {
-        cli::info(format!("{} is not in the ledger {}", args.id, ledger.target()));
+        cli::info(format!(
+            "{} is not in the ledger {}",
+            args.id,
+            ledger.target()
+        ));
         cli::mark_failed();
         return Ok(());
     };
@@ -545,14 +560,23 @@ fn show(args: &ShowArgs) -> anyhow::Result<()> {
     let b = &details.backup;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let field = |name: &str, value: Option<String>| format!("{name:<14}{}", value.unwrap_or_else(|| "-".into()));
+    let field = |name: &str, value: Option<String>| {
+        format!("{name:<14}{}", value.unwrap_or_else(|| "-".into()))
+    };
     for line in [
         field("id", Some(b.id.clone())),
         field("kind", Some(b.kind.clone())),
         field("source", b.source.clone()),
         field("status", b.status.clone()),
-        field("time", Some(Timestamp::from_system_time(b.timestamp).to_string())),
-        field("size", b.size_bytes.map(|s| format!("{} ({s} bytes)", format_bytes(s.max(0) as u64)))),
+        field(
+            "time",
+            Some(Timestamp::from_system_time(b.timestamp).to_string()),
+        ),
+        field(
+            "size",
+            b.size_bytes
+                .map(|s| format!("{} ({s} bytes)", format_bytes(s.max(0) as u64))),
+        ),
         field("sha256", b.checksum.clone()),
         field("run", b.run.clone()),
         field("vault", b.vault_url.clone()),
@@ -564,19 +588,35 @@ fn show(args: &ShowArgs) -> anyhow::Result<()> {
         writeln!(
             out,
             "restore       {} {} in {}{}{}",
-            r.finished_at.map(|t| Timestamp::from_system_time(t).to_string()).unwrap_or_else(|| "-".into()),
+            r.finished_at
+                .map(|t| Timestamp::from_system_time(t).to_string())
+                .unwrap_or_else(|| "-".into()),
             r.result,
-            r.duration_ms.map(|ms| human_age(Duration::from_millis(ms.max(0) as u64))).unwrap_or_else(|| "?".into()),
-            r.target.as_ref().map(|t| format!(" to {t}")).unwrap_or_default(),
-            r.note.as_ref().map(|n| format!(": {n}")).unwrap_or_default()
+            r.duration_ms
+                .map(|ms| human_age(Duration::from_millis(ms.max(0) as u64)))
+                .unwrap_or_else(|| "?".into()),
+            r.target
+                .as_ref()
+                .map(|t| format!(" to {t}"))
+                .unwrap_or_default(),
+            r.note
+                .as_ref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default()
         )?;
     }
     for c in &details.checks {
-        let items = c.items.as_ref().and_then(|i| i.as_array()).map_or(0, Vec::len);
+        let items = c
+            .items
+            .as_ref()
+            .and_then(|i| i.as_array())
+            .map_or(0, Vec::len);
         writeln!(
             out,
             "check         {} {} ({items} checks)",
-            c.checked_at.map(|t| Timestamp::from_system_time(t).to_string()).unwrap_or_else(|| "-".into()),
+            c.checked_at
+                .map(|t| Timestamp::from_system_time(t).to_string())
+                .unwrap_or_else(|| "-".into()),
             c.result
         )?;
     }
@@ -630,13 +670,21 @@ fn check(args: &CheckArgs) -> anyhow::Result<()> {
                 Body::Bytes(&body),
                 RequestTimeout::Total(Duration::from_secs(30)),
             )
-            .map_err(|e| anyhow::anyhow!("cannot post the alerts to the webhook at {host}: {}", e.problem))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot post the alerts to the webhook at {host}: {}",
+                    e.problem
+                )
+            })?;
         anyhow::ensure!(
             (200..300).contains(&response.status),
             "the webhook at {host} refused the alerts: HTTP {}",
             response.status
         );
-        cli::info(format!("posted {} alert(s) to the webhook at {host}", alerts.len()));
+        cli::info(format!(
+            "posted {} alert(s) to the webhook at {host}",
+            alerts.len()
+        ));
     }
     Ok(())
 }
@@ -709,8 +757,14 @@ mod tests {
     #[test]
     fn table_of_webhook_hosts() {
         let cases = [
-            ("https://hooks.slack.com/services/T0/B0/secret", "https://hooks.slack.com"),
-            ("http://user:pw@127.0.0.1:9/hook?token=x", "http://127.0.0.1:9"),
+            (
+                "https://hooks.slack.com/services/T0/B0/secret",
+                "https://hooks.slack.com",
+            ),
+            (
+                "http://user:pw@127.0.0.1:9/hook?token=x",
+                "http://127.0.0.1:9",
+            ),
             ("not a url", "the webhook"),
         ];
         for (url, want) in cases {

@@ -109,7 +109,10 @@ pub fn command() -> clap::Command {
 fn rules(cli: &Cli) -> anyhow::Result<Rules> {
     let within = match cli.older_than {
         Some(d) => Some(d),
-        None => match std::env::var("BACKUP_RETENTION_DAYS").ok().filter(|v| !v.is_empty()) {
+        None => match std::env::var("BACKUP_RETENTION_DAYS")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
             Some(days) => {
                 let days: u64 = days.trim().parse().map_err(|_| {
                     anyhow::anyhow!(
@@ -143,7 +146,10 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
     let backend = cli.vault.open()?;
     let location = backend.location();
     let refuse = |e: vault::Error| {
-        anyhow::anyhow!("cannot list {location}: {}; refusing to prune", cli::chain(&e))
+        anyhow::anyhow!(
+            "cannot list {location}: {}; refusing to prune",
+            cli::chain(&e)
+        )
     };
     let (entries, problems) = ops::catalogue(&*backend, cli.kind.as_ref()).map_err(refuse)?;
     for problem in &problems {
@@ -152,23 +158,43 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
             problem.key, problem.message
         ));
     }
-    let prefix = cli.kind.as_ref().map(|k| format!("{k}/")).unwrap_or_default();
+    let prefix = cli
+        .kind
+        .as_ref()
+        .map(|k| format!("{k}/"))
+        .unwrap_or_default();
     let orphans = ops::orphans(&*backend, &prefix).map_err(refuse)?;
     let protect: BTreeSet<String> = cli.protect.iter().map(|id| id.to_string()).collect();
-    let plan = retention::plan(entries, orphans, &rules, &protect, cli.orphans_older_than, SystemTime::now())
-        .map_err(|e| match e {
-            retention::PlanError::Empty(_) => anyhow::anyhow!(
-                "{}",
-                retention::PlanError::Empty(format!(
-                    " in {location}{}",
-                    cli.kind.as_ref().map(|k| format!(" of kind {k}")).unwrap_or_default()
-                ))
-            ),
-            other => anyhow::anyhow!("{other}"),
-        })?;
+    let plan = retention::plan(
+        entries,
+        orphans,
+        &rules,
+        &protect,
+        cli.orphans_older_than,
+        SystemTime::now(),
+    )
+    .map_err(|e| match e {
+        retention::PlanError::Empty(_) => anyhow::anyhow!(
+            "{}",
+            retention::PlanError::Empty(format!(
+                " in {location}{}",
+                cli.kind
+                    .as_ref()
+                    .map(|k| format!(" of kind {k}"))
+                    .unwrap_or_default()
+            ))
+        ),
+        other => anyhow::anyhow!("{other}"),
+    })?;
     for id in &protect {
-        if !plan.decisions.iter().any(|d| d.entry.manifest.id.as_str() == id) {
-            cli::info(format!("note: --protect {id}: no such backup in {location}"));
+        if !plan
+            .decisions
+            .iter()
+            .any(|d| d.entry.manifest.id.as_str() == id)
+        {
+            cli::info(format!(
+                "note: --protect {id}: no such backup in {location}"
+            ));
         }
     }
     print_plan(&plan);
@@ -223,10 +249,8 @@ fn pruned(stored: &Manifest, why: &str) -> Manifest {
     let mut m = stored.clone();
     m.status = Status::Pruned;
     m.error = None;
-    m.extra.insert(
-        "pruned".into(),
-        json!({"at": Timestamp::now(), "why": why}),
-    );
+    m.extra
+        .insert("pruned".into(), json!({"at": Timestamp::now(), "why": why}));
     m
 }
 
