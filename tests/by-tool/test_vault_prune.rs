@@ -125,17 +125,37 @@ fn a_vault_of_90_days_is_planned_by_each_rule_and_by_combinations() {
         })
         .collect();
     let newest_docs = docs[0].id.to_string();
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, usize)]);
     #[rustfmt::skip]
-    let cases: &[(&[&str], &[(&str, usize)])] = &[
+    let cases: &[Case] = &[
         (&["--older-than", "30d"], &[("within", 30)]),
         (&["--keep-last", "7"], &[("last", 7)]),
         (&["--keep-daily", "10"], &[("daily", 10)]),
         (&["--keep-weekly", "4"], &[("weekly", 4)]),
         (&["--keep-monthly", "3"], &[("monthly", 3)]),
-        (&["--keep-last", "3", "--keep-daily", "5"], &[("last", 3), ("daily", 5)]),
-        (&["--older-than", "10d", "--keep-last", "20"], &[("within", 10), ("last", 20)]),
-        (&["--keep-daily", "7", "--keep-weekly", "4", "--keep-monthly", "6"], &[("daily", 7), ("weekly", 4), ("monthly", 6)]),
-        (&["--older-than", "5d", "--keep-weekly", "8"], &[("within", 5), ("weekly", 8)]),
+        (
+            &["--keep-last", "3", "--keep-daily", "5"],
+            &[("last", 3), ("daily", 5)],
+        ),
+        (
+            &["--older-than", "10d", "--keep-last", "20"],
+            &[("within", 10), ("last", 20)],
+        ),
+        (
+            &[
+                "--keep-daily",
+                "7",
+                "--keep-weekly",
+                "4",
+                "--keep-monthly",
+                "6",
+            ],
+            &[("daily", 7), ("weekly", 4), ("monthly", 6)],
+        ),
+        (
+            &["--older-than", "5d", "--keep-weekly", "8"],
+            &[("within", 5), ("weekly", 8)],
+        ),
     ];
     for (args, rules) in cases {
         let out = prune(&s, &url).args(*args).arg_dry_run().run();
