@@ -679,5 +679,71 @@ fn resync_rebuilds_a_dropped_ledger_from_an_s3_vault_and_is_idempotent() {
         "SELECT count(*) FROM backup_manifest WHERE vault_url LIKE 's3://%'",
     );
     assert_eq!(vault_urls, 3);
-    assert_eq!(stored.len(), 3);
+
+    // Queries: a table, filters, manifests, one backup in full.
+    let table = ledger(&s, &url).args(["list"]).run();
+    table.succeeds();
+    let rows: Vec<&str> = table.stdout.lines().collect();
+    assert!(
+        rows[0].starts_with("ID ") && rows[0].contains("STATUS"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        rows[1].starts_with(stored[2].id.as_str()),
+        "newest first\n{}",
+        table.stdout
+    );
+    assert_eq!(rows.len(), 4);
+    let run0 = stored[0].run.as_ref().unwrap().to_string();
+    #[rustfmt::skip]
+    let cases: &[(&[&str], usize)] = &[
+        (&["list", "--kind", "postgres"], 2),
+        (&["list", "--limit", "1"], 1),
+        (&["list", "--since", "2d"], 2),
+        (&["list", "--status", "success", "--run", &run0], 1),
+    ];
+    for (args, n) in cases {
+        let out = ledger(&s, &url).args(*args).run();
+        out.succeeds();
+        assert_eq!(
+            out.stdout.lines().count(),
+            n + 1,
+            "{args:?}\n{}",
+            out.stdout
+        );
+    }
+    ledger(&s, &url)
+        .args(["list", "--status", "failed"])
+        .run()
+        .fails_with(1)
+        .stderr_contains("no backup in the ledger matches");
+    let json = ledger(&s, &url).args(["list", "--json"]).run();
+    json.succeeds();
+    let listed: Vec<Manifest> = json.manifests();
+    assert_eq!(
+        listed,
+        [stored[2].clone(), stored[1].clone(), stored[0].clone()],
+        "the sidecar manifests, unchanged"
+    );
+    let one = ledger(&s, &url).args(["show", stored[0].id.as_str()]).run();
+    one.succeeds();
+    assert!(
+        one.stdout.contains(&format!(
+            "sha256        {}",
+            stored[0].vault.as_ref().unwrap().sha256
+        )),
+        "{}",
+        one.stdout
+    );
+    assert!(
+        one.stdout.contains("status        success"),
+        "{}",
+        one.stdout
+    );
+    ledger(&s, &url)
+        .args(["show", "postgres_nope_20250101_000000"])
+        .run()
+        .fails_with(1)
+        .stderr_contains("is not in the ledger");
 }

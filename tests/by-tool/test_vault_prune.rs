@@ -369,13 +369,44 @@ fn an_interrupted_prune_on_s3_is_finished_by_the_next_run() {
         "the artifact left alone"
     );
 
-    let second = prune(&s, &url)
+    // An upload whose process died: its part 2 and its abort both failed.
+    let unfinished = crate::util::spooled(&s, "postgres_unfinished_20250130_020000", 12 << 20);
+    let broken = FaultyProxy::start_with(
+        &server.endpoint,
+        &[("partNumber=2&", usize::MAX), ("DELETE /", usize::MAX)],
+    );
+    s.cmd(&bin("vault-put"))
+        .args([
+            "--vault",
+            &url,
+            "--s3-endpoint",
+            &broken.endpoint,
+            "--s3-retries",
+            "0",
+        ])
+        .manifests_in(&[unfinished])
+        .run()
+        .fails_with(1);
+    assert_eq!(server.incomplete_uploads(&bucket, "stack/").len(), 1);
+
+    // The next run finishes the plan; the leftovers are younger than the grace period.
+    let second = prune(&s, &url).args(["--keep-last", "2"]).run();
+    second.succeeds();
+    second.stderr_contains(&format!("leave  artifact-without-sidecar {victim}"));
+    second.stderr_contains("leave  unfinished-upload");
+    assert_eq!(ids(&second.manifests()), ids(&made[2..5]));
+    assert_eq!(listed(&backend), ids(&made[..2]));
+    // Past the grace period, they are swept and reported.
+    let third = prune(&s, &url)
         .args(["--keep-last", "2", "--orphans-older-than", "0s"])
         .run();
-    second
+    third
         .succeeds()
         .stderr_contains(&format!("swept artifact-without-sidecar {victim}"));
-    assert_eq!(ids(&second.manifests()), ids(&made[2..5]));
+    third.stderr_contains(
+        "swept unfinished-upload postgres/2025/01/30/postgres_unfinished_20250130_020000.dump",
+    );
+    assert_eq!(third.stdout, "", "no backup was deleted");
     assert_eq!(listed(&backend), ids(&made[..2]));
     assert!(vault::ops::orphans(&backend, "").unwrap().is_empty());
     assert!(server.incomplete_uploads(&bucket, "stack/").is_empty());
