@@ -747,3 +747,70 @@ fn resync_rebuilds_a_dropped_ledger_from_an_s3_vault_and_is_idempotent() {
         .fails_with(1)
         .stderr_contains("is not in the ledger");
 }
+
+#[test]
+fn a_ledger_in_another_postgresql_over_verified_tls_with_a_password_that_goes_nowhere() {
+    let s = Scenario::new();
+    let (db, _) = ledger_db(&s);
+    let tls = s.pg.tls.clone();
+    s.sql(
+        "postgres",
+        &format!(
+            "GRANT CONNECT ON DATABASE \"{db}\" TO {0}; ALTER DATABASE \"{db}\" OWNER TO {0}",
+            tls.user
+        ),
+    );
+    s.sql(&db, &format!("ALTER SCHEMA public OWNER TO {}", tls.user));
+    let root = tls.root_cert.to_str().unwrap();
+    let with = |pw: &str| {
+        format!(
+            "postgresql://{}:{pw}@127.0.0.1:{}/{db}?sslmode=verify-full&sslrootcert={root}",
+            tls.user, s.pg.port
+        )
+    };
+    let url = with(&tls.password);
+    init(&s, &url);
+    let m = fabricated("postgres", "app", days(0.1), "ok", 10);
+    record(&s, &url, std::slice::from_ref(&m));
+    let listed = ledger(&s, &url).args(["list", "--json"]).run();
+    listed.succeeds();
+    assert_eq!(listed.manifest(), m);
+    let wrong = ledger(&s, &with("not-the-password-x9"))
+        .stdin(ndjson(std::slice::from_ref(&m)))
+        .run();
+    wrong
+        .fails_with(1)
+        .stderr_lines(1)
+        .stderr_contains("password authentication failed");
+    assert!(
+        !wrong.stderr.contains("not-the-password-x9"),
+        "{}",
+        wrong.stderr
+    );
+    assert_eq!(wrong.stdout, ndjson(&[m]));
+    let help = ledger(&s, &url).args(["--help"]).run();
+    assert!(!help.stdout.contains(&tls.password), "no secret in --help");
+}
+
+#[test]
+fn a_ledger_with_a_newer_schema_is_refused_and_nothing_is_lost() {
+    let s = Scenario::new();
+    let (db, url) = ledger_db(&s);
+    init(&s, &url);
+    s.sql(
+        &db,
+        "INSERT INTO stackvault_schema (version, description) VALUES (99, 'from the future')",
+    );
+    ledger(&s, &url)
+        .args(["init"])
+        .run()
+        .fails_with(2)
+        .stderr_contains("newer than the 2 this vault-ledger knows");
+    let m = fabricated("postgres", "app", days(0.1), "ok", 10);
+    let out = ledger(&s, &url)
+        .stdin(ndjson(std::slice::from_ref(&m)))
+        .run();
+    out.fails_with(1).stderr_contains("upgrade stackvault");
+    assert_eq!(out.stdout, ndjson(&[m]));
+    assert_eq!(count(&s, &db, "SELECT count(*) FROM backup_history"), 0);
+}
