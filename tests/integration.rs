@@ -11,6 +11,10 @@ mod test_snap_qdrant;
 mod test_snap_qdrant_live;
 #[path = "by-tool/test_vault_get.rs"]
 mod test_vault_get;
+#[path = "by-tool/test_vault_ledger.rs"]
+mod test_vault_ledger;
+#[path = "by-tool/test_vault_prune.rs"]
+mod test_vault_prune;
 #[path = "by-tool/test_vault_put.rs"]
 mod test_vault_put;
 

@@ -13,6 +13,8 @@ pub fn bin(tool: &str) -> PathBuf {
         "vault-put" => env!("CARGO_BIN_EXE_vault-put"),
         "vault-get" => env!("CARGO_BIN_EXE_vault-get"),
         "snap-qdrant" => env!("CARGO_BIN_EXE_snap-qdrant"),
+        "vault-ledger" => env!("CARGO_BIN_EXE_vault-ledger"),
+        "vault-prune" => env!("CARGO_BIN_EXE_vault-prune"),
         other => panic!("no tool {other}"),
     })
 }
@@ -125,4 +127,105 @@ pub fn pg_dump_wrapper(s: &Scenario, dir: &str, script: &str) -> PathBuf {
     .unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     bindir
+}
+
+/// A manifest as the pipeline would carry it, made `ago` before now: kind `kind`, source
+/// `name`, `status` ("ok", "failed", …), an artifact of `size` bytes and, when `ok`, a vault
+/// section stored 90 s after the start.
+pub fn fabricated(
+    kind: &str,
+    name: &str,
+    ago: std::time::Duration,
+    status: &str,
+    size: u64,
+) -> Manifest {
+    use manifest::time::Timestamp;
+    let at = Timestamp::from_system_time(std::time::SystemTime::now() - ago);
+    let id = format!("{kind}_{name}_{}", at.compact());
+    let sha = manifest::Sha256::of(id.as_bytes()).to_string();
+    let mut line = serde_json::json!({
+        "schema": "stackvault.manifest/1", "id": id, "run": format!("run_{}", at.compact()),
+        "kind": kind, "created_at": at.to_string(), "status": status,
+        "source": {"database": name},
+        "artifact": {"path": format!("/spool/{id}.dump"), "format": "pg_dump/custom",
+                     "bytes": size, "sha256": sha},
+    });
+    if status == "ok" || status == "pruned" {
+        let stored =
+            Timestamp::from_system_time(at.system_time() + std::time::Duration::from_secs(90));
+        line["vault"] = serde_json::json!({"url": format!("file:///vault/{kind}/{id}.dump"),
+            "bytes": size, "sha256": sha, "stored_at": stored.to_string()});
+    } else {
+        line["error"] = serde_json::json!(format!("{kind} {name} failed on purpose"));
+    }
+    manifest::ndjson::parse_line(&line.to_string()).unwrap()
+}
+
+/// Days as a duration.
+pub fn days(n: f64) -> std::time::Duration {
+    std::time::Duration::from_secs_f64(n * 86_400.0)
+}
+
+/// A fresh database for a ledger, and the `LEDGER_URL` naming it (a keyword/value string:
+/// host, port and user come from the scenario's PG* environment).
+pub fn ledger_db(s: &Scenario) -> (String, String) {
+    let db = s.db_name("ledger");
+    s.create_db(&db);
+    let url = format!("dbname={db}");
+    (db, url)
+}
+
+/// Manifests as NDJSON text.
+pub fn ndjson(manifests: &[Manifest]) -> String {
+    manifests
+        .iter()
+        .map(|m| serde_json::to_string(m).unwrap() + "\n")
+        .collect()
+}
+
+/// Stores a backup made `ago` before now into `backend` as vault-put would (artifact of
+/// `size` bytes, then sidecar), with `status` in its sidecar; returns the sidecar manifest.
+pub fn store_fabricated_as(
+    s: &Scenario,
+    backend: &dyn vault::Backend,
+    kind: &str,
+    name: &str,
+    ago: std::time::Duration,
+    size: usize,
+    status: &str,
+) -> Manifest {
+    let mut m = fabricated(kind, name, ago, "ok", size as u64);
+    m.vault = None;
+    let dir = s.path().join("fabricated");
+    std::fs::create_dir_all(&dir).unwrap();
+    let data: Vec<u8> = m.id.as_bytes().iter().copied().cycle().take(size).collect();
+    let path = dir.join(format!("{}.dump", m.id));
+    std::fs::write(&path, &data).unwrap();
+    let artifact = m.artifact.as_mut().unwrap();
+    artifact.path = path;
+    artifact.sha256 = manifest::Sha256::of(&data);
+    if status != "ok" {
+        m.fail("failed on purpose");
+        m.status = status.parse().unwrap();
+    }
+    vault::ops::store(
+        backend,
+        &m,
+        vault::ops::Verify::Size,
+        &toolkit::progress::Hidden,
+    )
+    .unwrap_or_else(|e| panic!("cannot store {}: {e}", m.id))
+    .manifest
+}
+
+/// [`store_fabricated_as`] an `ok` backup.
+pub fn store_fabricated(
+    s: &Scenario,
+    backend: &dyn vault::Backend,
+    kind: &str,
+    name: &str,
+    ago: std::time::Duration,
+    size: usize,
+) -> Manifest {
+    store_fabricated_as(s, backend, kind, name, ago, size, "ok")
 }

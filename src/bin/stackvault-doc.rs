@@ -18,11 +18,13 @@ use clap_mangen::roff::{bold, roman, Roff};
 use clap_mangen::Man;
 
 /// The documented tools, by hand (as uudoc lists the utilities).
-const TOOLS: [fn() -> Command; 4] = [
+const TOOLS: [fn() -> Command; 6] = [
     dump_pg::command,
     snap_qdrant::command,
     vault_put::command,
     vault_get::command,
+    vault_ledger::command,
+    vault_prune::command,
 ];
 
 /// Every man page, in memory: (file name, roff source). Each tool comes with one page per

@@ -93,6 +93,14 @@ impl Id {
         self.0.split_once('_').expect("checked").0
     }
 
+    /// The name part between the kind and the time (the database, the collection): what
+    /// backups of one source share. `None` for the seed's short form `{kind}_{stamp}`.
+    pub fn name(&self) -> Option<&str> {
+        let rest = &self.0[self.kind_str().len() + 1..];
+        // Checked in `parse`: either exactly the stamp, or `{name}_` before it.
+        rest.strip_suffix(self.stamp())?.strip_suffix('_')
+    }
+
     /// The `YYYYMMDD_HHMMSS` part.
     pub fn stamp(&self) -> &str {
         &self.0[self.0.len() - STAMP_LEN..]
@@ -219,6 +227,19 @@ mod tests {
         assert_eq!(id.kind_str(), "postgres");
         assert_eq!(id.stamp(), "20250130_020009");
         assert_eq!(id.date_path(), "2025/01/30");
+    }
+
+    #[test]
+    fn table_of_names() {
+        let cases = [
+            ("postgres_app_20250130_020000", Some("app")),
+            ("postgres_my_app_20250130_020000", Some("my_app")),
+            ("qdrant_docs-v2_20250130_020000", Some("docs-v2")),
+            ("postgres_20250130_020000", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(Id::parse(text).unwrap().name(), want, "{text}");
+        }
     }
 
     #[test]

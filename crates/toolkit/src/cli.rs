@@ -49,6 +49,12 @@ pub fn record_failed(message: impl std::fmt::Display) {
     SOME_FAILED.store(true, Ordering::SeqCst);
 }
 
+/// Makes the tool exit 1 at the end without printing anything: for tools whose exit 1 is an
+/// outcome reported on stdout (`vault-ledger check`: alerts), not a failed record.
+pub fn mark_failed() {
+    SOME_FAILED.store(true, Ordering::SeqCst);
+}
+
 /// The entry point of every tool binary: parses arguments with `command`, runs `run`, prints
 /// a fatal error once as `tool: error: cause: cause…` and turns the outcome into an exit
 /// code.

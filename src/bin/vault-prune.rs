@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    toolkit::cli::main(vault_prune::command, vault_prune::run)
+}
