@@ -366,6 +366,14 @@ fn two_runs_storing_one_id_at_once_in_a_directory_exactly_one_wins() {
 }
 
 #[test]
+fn the_s3_backend_keeps_the_backend_contract() {
+    let s = Scenario::new();
+    let vault = s.s3_vault();
+    let backend = testkit::S3Server::from_env().backend(&testkit::bucket_of(&vault), "stack");
+    vault::contract::exercise_backend(&backend);
+}
+
+#[test]
 fn seaweedfs_honours_create_only_writes() {
     let s = Scenario::new();
     let vault = s.s3_vault();
@@ -391,8 +399,7 @@ fn seaweedfs_honours_create_only_writes() {
                         backend,
                         racing,
                         &mut &d[..],
-                        d.len() as u64,
-                        None,
+                        vault::Expect::exact(d.len() as u64, None),
                         &toolkit::progress::Hidden,
                     )
                 })
@@ -423,8 +430,7 @@ fn seaweedfs_honours_create_only_writes() {
         &backend,
         &key,
         &mut &b"one"[..],
-        3,
-        None,
+        vault::Expect::exact(3, None),
         &toolkit::progress::Hidden,
     )
     .unwrap();
@@ -432,8 +438,7 @@ fn seaweedfs_honours_create_only_writes() {
         &backend,
         &key,
         &mut &b"two"[..],
-        3,
-        None,
+        vault::Expect::exact(3, None),
         &toolkit::progress::Hidden,
     )
     .unwrap_err();

@@ -22,3 +22,4 @@ mod docs;
 mod faults;
 mod hardening;
 mod pipeline;
+mod upload_while_dumping;

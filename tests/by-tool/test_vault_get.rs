@@ -193,8 +193,7 @@ fn a_corrupted_object_in_s3_is_caught() {
             .put(
                 key,
                 &mut &garbage[..],
-                garbage.len() as u64,
-                None,
+                vault::Expect::exact(garbage.len() as u64, None),
                 &toolkit::progress::Hidden,
             )
             .unwrap();

@@ -131,6 +131,11 @@ pub enum Status {
     Failed,
     /// Retention deleted the artifact from the vault.
     Pruned,
+    /// A notice, not a result: the producer has started writing the artifact (its
+    /// `writing` section says where), so a consumer may start uploading it while it is
+    /// written. The record with the same id and its final status follows on the same
+    /// stream; tools that do not act on notices pass them on, the ledger ignores them.
+    Writing,
     /// A status from a newer tool: a lowercase word.
     Other(String),
 }
@@ -142,6 +147,7 @@ impl Status {
             Status::Ok => "ok",
             Status::Failed => "failed",
             Status::Pruned => "pruned",
+            Status::Writing => "writing",
             Status::Other(word) => word,
         }
     }
@@ -161,6 +167,7 @@ impl std::str::FromStr for Status {
             "ok" => Status::Ok,
             "failed" => Status::Failed,
             "pruned" => Status::Pruned,
+            "writing" => Status::Writing,
             _ if !s.is_empty()
                 && s.len() <= 32
                 && s.chars()
@@ -170,7 +177,7 @@ impl std::str::FromStr for Status {
             }
             _ => {
                 return Err(format!(
-                    "invalid status {s:?}: expected ok, failed, pruned, or another lowercase word"
+                    "invalid status {s:?}: expected ok, failed, pruned, writing, or another lowercase word"
                 ))
             }
         })

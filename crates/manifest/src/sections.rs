@@ -1,4 +1,4 @@
-//! The `restore` and `checks` sections, typed.
+//! The `restore`, `checks` and `writing` sections, typed.
 //!
 //! Like `stats`, they travel as raw JSON in [`Manifest`] (a tool that does not read them
 //! passes them on unchanged); these types are how the tools that write and read them agree
@@ -155,7 +155,43 @@ pub struct Checks {
     pub extra: Map<String, Value>,
 }
 
+/// Where an artifact is being written: the section of a `writing` notice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Writing {
+    /// The file being written now (in the spool: `NAME.partial`, locked by its writer).
+    pub partial: std::path::PathBuf,
+    /// Where the file will be once complete: the final record's `artifact.path`, the same
+    /// file (inode) as `partial`.
+    pub path: std::path::PathBuf,
+    /// What it will be, as the final record's `artifact.format`.
+    pub format: String,
+    /// Fields of newer versions.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
 impl Manifest {
+    /// The notice that this record's artifact is being written, as `writing` says: the
+    /// record without artifact, stats or error, with status `writing`.
+    pub fn writing_notice(&self, writing: &Writing) -> Manifest {
+        let mut notice = self.clone();
+        notice.status = crate::Status::Writing;
+        notice.error = None;
+        notice.artifact = None;
+        notice.stats = None;
+        notice.extra.insert(
+            "writing".into(),
+            serde_json::to_value(writing).expect("sections serialize"),
+        );
+        notice
+    }
+
+    /// The `writing` section of a notice, typed; `None` when there is none.
+    pub fn writing_section(&self) -> Option<Result<Writing, String>> {
+        let value = self.extra.get("writing")?;
+        Some(Writing::deserialize(value).map_err(|e| format!("invalid writing section: {e}")))
+    }
+
     /// The `restore` section, typed; `None` when there is none.
     pub fn restore_section(&self) -> Option<Result<Restore, String>> {
         let value = self.restore.as_ref()?;

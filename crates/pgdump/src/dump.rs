@@ -1,6 +1,7 @@
 //! `pg_dump` into the spool, with an exact fingerprint from the same snapshot.
 
 use manifest::fingerprint::Fingerprint;
+use manifest::sections::Writing;
 use manifest::time::Timestamp;
 use manifest::{Artifact, Kind, Manifest, Name};
 use serde_json::Value;
@@ -117,6 +118,10 @@ fn glob_to_like(glob: &str) -> String {
 /// and `stats`, or `failed` with the reason (nothing is left in the spool then). `name` is
 /// the database's name as it goes into the id (see [`Name::sanitize`]; `dump-pg --all`
 /// keeps names that sanitize alike apart).
+///
+/// `announce` is given the `writing` notice of the dump (see
+/// [`Manifest::writing_notice`]) once its spool file exists and before pg_dump writes to
+/// it; it is not called when the dump fails before that.
 pub fn dump_database(
     pg: &Pg,
     database: &str,
@@ -124,9 +129,10 @@ pub fn dump_database(
     run: &Name,
     spool: &SpoolDir,
     progress: &dyn Progress,
+    announce: &mut dyn FnMut(&Manifest),
 ) -> Manifest {
     let mut manifest = new_manifest(pg, database, name, run);
-    if let Err(e) = dump_into(pg, database, spool, progress, &mut manifest) {
+    if let Err(e) = dump_into(pg, database, spool, progress, &mut manifest, announce) {
         manifest.fail(e);
     }
     progress.finish();
@@ -139,6 +145,7 @@ fn dump_into(
     spool: &SpoolDir,
     progress: &dyn Progress,
     manifest: &mut Manifest,
+    announce: &mut dyn FnMut(&Manifest),
 ) -> Result<(), Error> {
     let mut client = pg.connect(database)?;
     let server_version: String = client
@@ -164,6 +171,12 @@ fn dump_into(
         what: "cannot create the spool file".into(),
         source,
     })?;
+    announce(&manifest.writing_notice(&Writing {
+        partial: file.partial_path().to_owned(),
+        path: spool.file(&file_name),
+        format: FORMAT.to_owned(),
+        extra: Default::default(),
+    }));
     let mut cmd = pg.tool("pg_dump");
     cmd.env("PGDATABASE", database)
         .args(["--format=custom", "--no-password"])

@@ -82,6 +82,25 @@ impl TestCommand {
         }
     }
 
+    /// Starts the tool with its stdin kept open, for tests that feed it a line at a time
+    /// (as a producer upstream in a pipeline would).
+    pub fn spawn_feeding(mut self) -> Feeding {
+        let describe = format!("{:?}", self.cmd);
+        let mut child = self
+            .cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {describe}: {e}"));
+        let stdin = child.stdin.take();
+        Feeding {
+            child,
+            describe,
+            stdin,
+        }
+    }
+
     /// Runs to completion.
     pub fn run(mut self) -> Outcome {
         let input = std::mem::take(&mut self.stdin);
@@ -111,6 +130,41 @@ impl Running {
     pub fn wait(self) -> Outcome {
         let stdin = self.writer.join().unwrap();
         drop(stdin);
+        let output = self.child.wait_with_output().unwrap();
+        Outcome {
+            describe: self.describe,
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// A tool being fed its stdin a line at a time.
+pub struct Feeding {
+    child: std::process::Child,
+    describe: String,
+    stdin: Option<std::process::ChildStdin>,
+}
+
+impl Feeding {
+    /// Writes `manifest` as one line.
+    pub fn send(&mut self, manifest: &Manifest) {
+        let mut line = serde_json::to_string(manifest).unwrap();
+        line.push('\n');
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Whether the tool is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Closes stdin (EOF) and waits for the tool to exit.
+    pub fn finish(mut self) -> Outcome {
+        drop(self.stdin.take());
         let output = self.child.wait_with_output().unwrap();
         Outcome {
             describe: self.describe,

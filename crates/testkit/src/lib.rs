@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-pub use command::{Outcome, Running, TestCommand};
+pub use command::{Feeding, Outcome, Running, TestCommand};
 pub use faulty_proxy::FaultyProxy;
 pub use own_s3::OwnS3;
 pub use silent::{mute_endpoint, unconnectable_endpoint, Unconnectable};

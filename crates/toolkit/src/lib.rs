@@ -5,6 +5,7 @@
 //! - [`interrupt`]: a first SIGINT/SIGTERM stops transfers cleanly instead of mid-write;
 //! - [`progress`]: progress on a terminal, periodic log lines otherwise;
 //! - [`spool`]: the local spool directory and atomic spool files (`.partial`, fsync, link);
+//!   [`follow`]: reading a spool file while its producer writes it;
 //! - [`child`]: running a child process whose stdout is streamed into a file (or a file into
 //!   its stdin), with what it said kept for the error message;
 //! - [`restorable`]: the shared "can this record be restored" check, and how a restore
@@ -20,6 +21,7 @@
 pub mod child;
 pub mod cli;
 pub mod copy;
+pub mod follow;
 pub mod fs;
 pub mod http;
 pub mod interrupt;

@@ -10,6 +10,7 @@ use manifest::Sha256;
 use toolkit::progress::Progress;
 
 use crate::error::Result;
+use crate::expect::Expect;
 use crate::key::ObjectKey;
 
 /// An object: its key, size and when it was last written.
@@ -86,19 +87,18 @@ pub trait Backend: Send + Sync {
         format!("{}/{}", self.location().trim_end_matches('/'), key)
     }
 
-    /// Stores `len` bytes read from `src` under `key`, hashing them as they stream.
+    /// Stores what `src` gives under `key`, hashing it as it streams.
     ///
     /// Fails with [`AlreadyExists`](crate::ErrorKind::AlreadyExists) if `key` exists:
-    /// objects are never overwritten. Fails with `Integrity` if `src` ends before `len`
-    /// bytes, or if `expected` is given and the bytes read hash to something else — checked
-    /// **before** the object becomes visible, so a failed put leaves nothing under `key`
-    /// and never removes anything it did not write itself.
+    /// objects are never overwritten. Fails with `Integrity` if the source is not what
+    /// `expect` says (it ends early, or hashes to something else, or its producer failed)
+    /// — checked **before** the object becomes visible, so a failed put leaves nothing
+    /// under `key` and never removes anything it did not write itself.
     fn put(
         &self,
         key: &ObjectKey,
         src: &mut dyn Read,
-        len: u64,
-        expected: Option<&Sha256>,
+        expect: Expect<'_>,
         progress: &dyn Progress,
     ) -> Result<PutReceipt>;
 
@@ -164,11 +164,10 @@ macro_rules! forward_backend {
                 &self,
                 key: &ObjectKey,
                 src: &mut dyn Read,
-                len: u64,
-                expected: Option<&Sha256>,
+                expect: Expect<'_>,
                 progress: &dyn Progress,
             ) -> Result<PutReceipt> {
-                (**self).put(key, src, len, expected, progress)
+                (**self).put(key, src, expect, progress)
             }
             fn get(&self, key: &ObjectKey, dst: &mut dyn Write, progress: &dyn Progress) -> Result<u64> {
                 (**self).get(key, dst, progress)
@@ -203,50 +202,29 @@ macro_rules! forward_backend {
 
 forward_backend!(Arc<B>, &B);
 
-/// Copies exactly `len` bytes of `src` into `dst`, hashing them, and checks the digest
-/// against `expected`: the body of every `put` that writes somewhere it can still discard
-/// (a temp file, memory, nowhere) before the object becomes visible.
+/// Copies `src` into `dst`, hashing it, and checks it against `expect`: the body of every
+/// `put` that writes somewhere it can still discard (a temp file, memory, nowhere) before
+/// the object becomes visible.
 pub(crate) fn copy_checked(
     key: &ObjectKey,
     src: &mut dyn Read,
     dst: &mut dyn Write,
-    len: u64,
-    expected: Option<&Sha256>,
+    expect: Expect<'_>,
     progress: &dyn Progress,
 ) -> Result<PutReceipt> {
-    let copied = toolkit::copy::copy(
-        src,
-        dst,
-        toolkit::copy::CopyOptions::exact(len).hashed(),
-        progress,
-    )
-    .map_err(|e| copy_error(e, key))?;
+    let options = match expect.known_len() {
+        Some(len) => toolkit::copy::CopyOptions::exact(len),
+        None => toolkit::copy::CopyOptions::to_end(),
+    };
+    let copied = toolkit::copy::copy(src, dst, options.hashed(), progress)
+        .map_err(|e| copy_error(e, key))?;
     let sha256 = copied.sha256.expect("hashed");
-    check_expected(key, &sha256, expected)?;
+    expect.check(key, copied.bytes, &sha256)?;
     Ok(PutReceipt {
         bytes: copied.bytes,
         sha256,
         proof: StoreProof::LocalWrite,
     })
-}
-
-/// The error of a source that hashes to something other than `expected`.
-pub(crate) fn check_expected(
-    key: &ObjectKey,
-    got: &Sha256,
-    expected: Option<&Sha256>,
-) -> Result<()> {
-    match expected {
-        Some(want) if want != got => Err(crate::Error::new(
-            crate::ErrorKind::Integrity,
-            format!(
-                "the source changed while it was read: its SHA-256 is {got}, expected {want}; \
-                 nothing was stored"
-            ),
-        )
-        .with_key(key)),
-        _ => Ok(()),
-    }
 }
 
 /// A copy error from [`toolkit::copy`] as a vault error about `key`.
@@ -265,14 +243,17 @@ pub(crate) fn copy_error(e: toolkit::copy::CopyError, key: &ObjectKey) -> crate:
     .with_key(key)
 }
 
-/// The contract every backend must keep, run against each implementation.
-#[cfg(test)]
-pub(crate) mod tests_common {
+/// The contract every backend must keep, run against each implementation (S3 by the
+/// integration tests, against a real server).
+#[cfg(any(test, feature = "testing"))]
+pub mod contract {
     use super::*;
     use crate::ErrorKind;
     use toolkit::progress::Hidden;
 
-    pub(crate) fn exercise_backend(b: &dyn Backend) {
+    /// Exercises `b`, which must be empty: put (create-only, checked), get, stat, list,
+    /// delete, and sources known only at their end.
+    pub fn exercise_backend(b: &dyn Backend) {
         let key = ObjectKey::new("postgres/2025/01/30/a.dump").unwrap();
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         assert!(!b.exists(&key).unwrap());
@@ -281,8 +262,7 @@ pub(crate) mod tests_common {
             .put(
                 &key,
                 &mut &data[..],
-                data.len() as u64,
-                Some(&Sha256::of(&data)),
+                Expect::exact(data.len() as u64, Some(&Sha256::of(&data))),
                 &Hidden,
             )
             .unwrap();
@@ -294,7 +274,7 @@ pub(crate) mod tests_common {
         assert_eq!(info.size, data.len() as u64);
 
         let err = b
-            .put(&key, &mut &b"other"[..], 5, None, &Hidden)
+            .put(&key, &mut &b"other"[..], Expect::exact(5, None), &Hidden)
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::AlreadyExists);
 
@@ -304,7 +284,7 @@ pub(crate) mod tests_common {
 
         let short = ObjectKey::new("postgres/2025/01/30/short.dump").unwrap();
         let err = b
-            .put(&short, &mut &b"abc"[..], 10, None, &Hidden)
+            .put(&short, &mut &b"abc"[..], Expect::exact(10, None), &Hidden)
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Integrity);
         assert!(!b.exists(&short).unwrap(), "a failed put left an object");
@@ -314,8 +294,7 @@ pub(crate) mod tests_common {
             .put(
                 &changed,
                 &mut &b"abc"[..],
-                3,
-                Some(&Sha256::of(b"abd")),
+                Expect::exact(3, Some(&Sha256::of(b"abd"))),
                 &Hidden,
             )
             .unwrap_err();
@@ -326,7 +305,8 @@ pub(crate) mod tests_common {
         );
 
         let other = ObjectKey::new("qdrant/2025/01/30/b.snapshot").unwrap();
-        b.put(&other, &mut &b"x"[..], 1, None, &Hidden).unwrap();
+        b.put(&other, &mut &b"x"[..], Expect::exact(1, None), &Hidden)
+            .unwrap();
         let mut all: Vec<_> = b
             .list("")
             .unwrap()
@@ -350,6 +330,47 @@ pub(crate) mod tests_common {
             b.incomplete("").unwrap().is_empty(),
             "nothing left unfinished"
         );
+
+        // A source whose size and digest are known only at its end (a file still being
+        // written): read to the end, then checked before the object becomes visible.
+        let growing = ObjectKey::new("postgres/2025/01/30/growing.dump").unwrap();
+        let final_record = || Ok((data.len() as u64, Sha256::of(&data)));
+        let receipt = b
+            .put(
+                &growing,
+                &mut &data[..],
+                Expect::AtEnd(&final_record),
+                &Hidden,
+            )
+            .unwrap();
+        assert_eq!(receipt.bytes, data.len() as u64);
+        let mut back = Vec::new();
+        b.get(&growing, &mut back, &Hidden).unwrap();
+        assert!(back == data, "object changed");
+        let producer_failed = || Err("the dump failed".to_owned());
+        let wrong_digest = || Ok((data.len() as u64, Sha256::of(b"abc")));
+        let wrong_size = || Ok((data.len() as u64 + 1, Sha256::of(&data)));
+        let refusals: [&(dyn Fn() -> crate::AtEndAnswer + Sync); 3] =
+            [&producer_failed, &wrong_digest, &wrong_size];
+        for at_end in refusals {
+            let key = ObjectKey::new("postgres/2025/01/30/refused.dump").unwrap();
+            let err = b
+                .put(&key, &mut &data[..], Expect::AtEnd(at_end), &Hidden)
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
+            assert!(!b.exists(&key).unwrap(), "a refused source was stored");
+        }
+        let empty = ObjectKey::new("postgres/2025/01/30/empty.dump").unwrap();
+        let nothing = || Ok((0, Sha256::of(b"")));
+        b.put(&empty, &mut &b""[..], Expect::AtEnd(&nothing), &Hidden)
+            .unwrap();
+        assert_eq!(b.stat(&empty).unwrap().expect("stored").size, 0);
+        assert!(
+            b.incomplete("").unwrap().is_empty(),
+            "nothing left unfinished"
+        );
+        b.delete(&growing).unwrap();
+        b.delete(&empty).unwrap();
 
         b.delete(&other).unwrap();
         assert_eq!(b.delete(&other).unwrap_err().kind(), ErrorKind::NotFound);

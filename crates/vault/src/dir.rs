@@ -4,7 +4,6 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use manifest::Sha256;
 use toolkit::copy::{copy, CopyOptions};
 use toolkit::fs::{create_new_private, is_locked};
 use toolkit::progress::Progress;
@@ -13,6 +12,7 @@ use crate::backend::{
     copy_checked, copy_error, Backend, CreateOnly, Incomplete, ObjectInfo, PutReceipt,
 };
 use crate::error::{Error, ErrorKind, Result};
+use crate::expect::Expect;
 use crate::key::ObjectKey;
 
 /// Objects are files under `root`, keys are relative paths.
@@ -94,8 +94,7 @@ impl Backend for DirBackend {
         &self,
         key: &ObjectKey,
         src: &mut dyn Read,
-        len: u64,
-        expected: Option<&Sha256>,
+        expect: Expect<'_>,
         progress: &dyn Progress,
     ) -> Result<PutReceipt> {
         let path = self.path(key);
@@ -116,7 +115,7 @@ impl Backend for DirBackend {
             let file = create_new_private(&temp)
                 .map_err(|e| Error::io(format!("cannot create {}", temp.display()), e))?;
             let mut out = BufWriter::with_capacity(1 << 20, file);
-            let receipt = copy_checked(key, src, &mut out, len, expected, progress)?;
+            let receipt = copy_checked(key, src, &mut out, expect, progress)?;
             let file = out
                 .into_inner()
                 .map_err(|e| Error::io("cannot write", e.into_error()))?;
@@ -249,7 +248,7 @@ pub(crate) fn already_exists(key: &ObjectKey) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::tests_common::exercise_backend;
+    use crate::backend::contract::exercise_backend;
     use toolkit::progress::Hidden;
 
     #[test]

@@ -5,11 +5,11 @@
 use std::io::{Read, Write};
 use std::sync::Mutex;
 
-use manifest::Sha256;
 use toolkit::progress::Progress;
 
 use crate::backend::{copy_checked, Backend, CreateOnly, Incomplete, ObjectInfo, PutReceipt};
 use crate::error::{Error, ErrorKind, Result};
+use crate::expect::Expect;
 use crate::key::ObjectKey;
 
 /// What a dry run would have changed.
@@ -67,14 +67,13 @@ impl<B: Backend> Backend for DryRun<B> {
         &self,
         key: &ObjectKey,
         src: &mut dyn Read,
-        len: u64,
-        expected: Option<&Sha256>,
+        expect: Expect<'_>,
         progress: &dyn Progress,
     ) -> Result<PutReceipt> {
         if self.exists(key)? {
             return Err(crate::dir::already_exists(key));
         }
-        let receipt = copy_checked(key, src, &mut std::io::sink(), len, expected, progress)?;
+        let receipt = copy_checked(key, src, &mut std::io::sink(), expect, progress)?;
         self.planned
             .lock()
             .unwrap()
@@ -138,20 +137,24 @@ impl<B: Backend> Backend for DryRun<B> {
 mod tests {
     use super::*;
     use crate::MemBackend;
+    use manifest::Sha256;
     use toolkit::progress::Hidden;
 
     #[test]
     fn changes_are_recorded_not_made() {
         let mem = MemBackend::new();
         let a = ObjectKey::new("postgres/2025/01/30/a.dump").unwrap();
-        mem.put(&a, &mut &b"abc"[..], 3, None, &Hidden).unwrap();
+        mem.put(&a, &mut &b"abc"[..], Expect::exact(3, None), &Hidden)
+            .unwrap();
         let dry = DryRun::new(&mem);
         dry.delete(&a).unwrap();
         assert!(!dry.exists(&a).unwrap(), "the dry run sees its own delete");
         assert!(mem.exists(&a).unwrap(), "the vault is untouched");
         assert_eq!(dry.delete(&a).unwrap_err().kind(), ErrorKind::NotFound);
         let b = ObjectKey::new("postgres/2025/01/30/b.dump").unwrap();
-        let receipt = dry.put(&b, &mut &b"xyz"[..], 3, None, &Hidden).unwrap();
+        let receipt = dry
+            .put(&b, &mut &b"xyz"[..], Expect::exact(3, None), &Hidden)
+            .unwrap();
         assert_eq!(receipt.sha256, Sha256::of(b"xyz"));
         assert!(!mem.exists(&b).unwrap());
         assert_eq!(dry.planned(), [Planned::Delete(a), Planned::Put(b, 3)]);

@@ -11,6 +11,8 @@
 //! goes straight to a backup without scanning its kind. Keys are relative to the vault URL,
 //! so `s3://backups/stack` puts them under `stack/` in bucket `backups`.
 
+use std::path::Path;
+
 use manifest::{Id, Manifest};
 
 use crate::error::Result;
@@ -42,14 +44,28 @@ pub fn artifact_key(manifest: &Manifest) -> Result<ObjectKey> {
     ))
 }
 
+/// `{kind}/YYYY/MM/DD/{id}.{ext}` for an artifact of `format` that is (or will be) the file
+/// `path`: the key [`artifact_key`] gives its record.
+pub fn artifact_key_of(id: &Id, format: &str, path: &Path) -> Result<ObjectKey> {
+    ObjectKey::new(format!(
+        "{}{}",
+        id_prefix(id),
+        extension_of(id, format, path)
+    ))
+}
+
 /// The extension of an artifact: fixed by its format for the formats stackvault writes,
 /// from the artifact's file name otherwise (a newer producer's format), `bin` if neither
 /// gives one.
 pub fn extension(manifest: &Manifest) -> String {
-    let Some(artifact) = &manifest.artifact else {
-        return "bin".to_owned();
-    };
-    let known = match artifact.format.as_str() {
+    match &manifest.artifact {
+        Some(artifact) => extension_of(&manifest.id, &artifact.format, &artifact.path),
+        None => "bin".to_owned(),
+    }
+}
+
+fn extension_of(id: &Id, format: &str, path: &Path) -> String {
+    let known = match format {
         "pg_dump/custom" => Some("dump"),
         "qdrant/snapshot" => Some("snapshot"),
         "neo4j/dump" => Some("dump"),
@@ -61,13 +77,9 @@ pub fn extension(manifest: &Manifest) -> String {
     if let Some(ext) = known {
         return ext.to_owned();
     }
-    let file_name = artifact
-        .path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("");
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let ext = match file_name
-        .strip_prefix(manifest.id.as_str())
+        .strip_prefix(id.as_str())
         .and_then(|r| r.strip_prefix('.'))
     {
         Some(rest) => rest,

@@ -22,6 +22,7 @@ mod backend;
 mod dir;
 pub mod dry_run;
 mod error;
+mod expect;
 mod key;
 pub mod layout;
 #[cfg(any(test, feature = "testing"))]
@@ -30,10 +31,13 @@ mod open;
 pub mod ops;
 pub mod s3;
 
+#[cfg(any(test, feature = "testing"))]
+pub use backend::contract;
 pub use backend::{Backend, CreateOnly, Incomplete, ObjectInfo, PutReceipt, StoreProof};
 pub use dir::DirBackend;
 pub use dry_run::DryRun;
 pub use error::{Error, ErrorKind, Result};
+pub use expect::{AtEndAnswer, Expect};
 pub use key::ObjectKey;
 #[cfg(any(test, feature = "testing"))]
 pub use mem::MemBackend;

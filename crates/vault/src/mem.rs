@@ -5,7 +5,6 @@ use std::io::{Read, Write};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use manifest::Sha256;
 use toolkit::copy::{copy, CopyOptions};
 use toolkit::progress::Progress;
 
@@ -14,6 +13,7 @@ use crate::backend::{
 };
 use crate::dir::already_exists;
 use crate::error::{Error, ErrorKind, Result};
+use crate::expect::Expect;
 use crate::key::ObjectKey;
 
 /// Objects in a map. Holds whole objects in memory: for tests only.
@@ -57,15 +57,14 @@ impl Backend for MemBackend {
         &self,
         key: &ObjectKey,
         src: &mut dyn Read,
-        len: u64,
-        expected: Option<&Sha256>,
+        expect: Expect<'_>,
         progress: &dyn Progress,
     ) -> Result<PutReceipt> {
         if self.exists(key)? {
             return Err(already_exists(key));
         }
         let mut data = Vec::new();
-        let receipt = copy_checked(key, src, &mut data, len, expected, progress)?;
+        let receipt = copy_checked(key, src, &mut data, expect, progress)?;
         let mut objects = self.objects.lock().unwrap();
         if objects.contains_key(key) {
             return Err(already_exists(key));
@@ -149,6 +148,6 @@ mod tests {
 
     #[test]
     fn behaves_like_a_backend() {
-        crate::backend::tests_common::exercise_backend(&MemBackend::new());
+        crate::backend::contract::exercise_backend(&MemBackend::new());
     }
 }

@@ -2,7 +2,7 @@
 //! `dump-pg restore`: restores from manifests with `pg_restore` and proves the row counts.
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use manifest::Name;
+use manifest::{Manifest, Name};
 use pgdump::conn::PgArgs;
 use pgdump::dump::Listed;
 use pgdump::restore::RestoreOptions;
@@ -92,6 +92,13 @@ struct BackupArgs {
     /// Database to connect to for --all's list of databases.
     #[arg(long, value_name = "NAME", default_value = "postgres")]
     maintenance_db: String,
+
+    /// Print a "writing" notice for each dump as it starts, before its final record, so
+    /// that a vault-put downstream uploads while pg_dump still writes (the spool file stays
+    /// the durable copy until the upload is verified). Meant for `| vault-put`; other tools
+    /// pass notices on, vault-ledger ignores them.
+    #[arg(long)]
+    announce: bool,
 
     /// Id of this backup run, shared by all its manifests [default: run_YYYYMMDD_HHMMSS].
     #[arg(long, env = "STACKVAULT_RUN", value_name = "ID")]
@@ -215,15 +222,33 @@ fn backup(args: BackupArgs) -> anyhow::Result<()> {
                 ));
             }
         }
+        let mut announced = false;
         let manifest = match unreachable {
             Some(why) => pgdump::dump::failed_database(&pg, &database, name, &run, &why),
             None => {
                 let progress =
                     progress::for_stderr(style, &format!("pg_dump {}", cli::quote(&database)));
-                pgdump::dump::dump_database(&pg, &database, name, &run, &spool, &*progress)
+                let mut announce = |notice: &Manifest| {
+                    if args.announce {
+                        // A notice lost to a closed stdout is reported with the final record.
+                        announced = cli::emit(&mut out, notice).is_ok();
+                    }
+                };
+                pgdump::dump::dump_database(
+                    &pg,
+                    &database,
+                    name,
+                    &run,
+                    &spool,
+                    &*progress,
+                    &mut announce,
+                )
             }
         };
+        // A dropped database is skipped — unless its notice went out: then a consumer is
+        // waiting for its outcome.
         if args.all
+            && !announced
             && !manifest.is_ok()
             && !pgdump::dump::database_exists(&pg, &args.maintenance_db, &database)?
         {

@@ -12,7 +12,7 @@ use ledger::pending::Pending;
 use ledger::query::{Backup, Filter};
 use ledger::Ledger;
 use manifest::time::{human_age, parse_duration, Timestamp};
-use manifest::{Kind, Name};
+use manifest::{Kind, Name, Status};
 use toolkit::cli::{self, quote};
 use toolkit::http::{Body, ClientOptions, HttpClient, RequestTimeout};
 use toolkit::progress::format_bytes;
@@ -420,6 +420,11 @@ fn record(spool: &SpoolArgs) -> anyhow::Result<()> {
     let mut unrecorded = 0usize;
     for manifest in cli::manifests_in() {
         let manifest = manifest?;
+        if manifest.status == Status::Writing {
+            // A notice that work has started: its outcome follows as a record of its own.
+            cli::emit(&mut out, &manifest)?;
+            continue;
+        }
         let recorded = match &mut state {
             State::Up(ledger) => match ledger.record(&manifest) {
                 Ok(_) => true,

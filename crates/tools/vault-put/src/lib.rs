@@ -2,7 +2,7 @@
 //! writes the sidecar, and passes the manifest on with a `vault` section.
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
-use manifest::Manifest;
+use manifest::{Manifest, Status};
 use serde_json::json;
 use toolkit::cli::{self, quote, CommonArgs, EXIT_CODES_HELP};
 use toolkit::progress;
@@ -10,6 +10,9 @@ use toolkit::spool::SpoolDir;
 use vault::args::VaultArgs;
 use vault::ops::{self, Verify};
 use vault::{Backend, CreateOnly};
+
+mod following;
+use following::Followers;
 
 const AFTER_HELP: &str = "\
 Each artifact goes to {prefix}/{kind}/YYYY/MM/DD/{id}.{ext}, with its manifest beside it as
@@ -32,6 +35,13 @@ and leaves it where it is. On any failure the file stays, and the manifest is pa
 \"incomplete_upload\"). Manifests that arrive failed, or with a status this version does not
 know, are passed on untouched.
 
+A producer run with --announce (dump-pg) prints a \"writing\" notice as each dump starts:
+vault-put then uploads the spool file while it is still written, and when the final record
+arrives it checks the upload against that record's size and SHA-256 before the object
+becomes visible, writes the sidecar and deletes the file, as for any record. A final record
+that failed, or input that ends without one, aborts that upload and stores nothing.
+Notices are not passed on.
+
 An artifact stored without its sidecar (the sidecar write failed, or the run was killed in
 between) is finished by running vault-put again with the same manifest: the stored object is
 verified against the manifest's size and SHA-256 and only the sidecar is written.
@@ -42,6 +52,7 @@ an endpoint with a private certificate authority.
 
 Examples:
   dump-pg --dbname app | vault-put --vault s3://backups/stack > run.ndjson
+  dump-pg --all --announce | vault-put --vault s3://backups/stack
   vault-put --vault file:///srv/vault --keep < manifests.ndjson";
 
 /// Upload the artifacts that manifests name into the vault, verified.
@@ -90,61 +101,76 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
     let mut out = cli::manifests_out();
     let mut warned_create_only = false;
     let mut warned_fallback = false;
-    for manifest in cli::manifests_in() {
-        let manifest = manifest?;
-        if !manifest.is_ok() {
-            cli::emit(&mut out, &manifest)?;
-            continue;
-        }
-        if !warned_create_only {
-            warned_create_only = true;
-            warn_if_not_create_only(&*backend);
-        }
-        let progress = progress::for_stderr(style, &format!("upload {}", manifest.id));
-        let stored = ops::store(&*backend, &manifest, cli.verify, &*progress);
-        progress.finish();
-        match stored {
-            Ok(stored) => {
-                if stored.fell_back_to_read_back && !warned_fallback {
-                    warned_fallback = true;
-                    cli::info(format!(
-                        "warning: {} verifies no checksums (it echoed none), so each upload is \
-                         read back whole to prove it; pass --verify size to skip that",
-                        backend.location()
-                    ));
-                }
-                if stored.resumed {
-                    cli::info(format!(
-                        "{}: the artifact was already stored (an earlier upload stopped before \
-                         its sidecar); verified it and wrote the sidecar",
-                        manifest.id
-                    ));
-                }
-                if let Some(spool) = &spool {
-                    delete_if_spooled(spool, &manifest);
-                }
-                cli::emit(&mut out, &stored.manifest)?;
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let mut followers = Followers::new(scope, &*backend, style);
+        for manifest in cli::manifests_in() {
+            let manifest = manifest?;
+            if manifest.status == Status::Writing {
+                followers.start(manifest);
+                continue;
             }
-            Err(e) => {
-                let message = format!(
-                    "cannot store {} in {}: {}",
-                    manifest.id,
-                    backend.location(),
-                    cli::chain(&e)
-                );
-                let mut failed = manifest;
-                if let Some((key, upload_id)) = e.incomplete_upload() {
-                    failed.extra.insert(
-                        "incomplete_upload".into(),
-                        json!({"url": backend.url_of(key), "upload_id": upload_id}),
+            let followed = followers.finish(&manifest, cli.verify);
+            if !manifest.is_ok() {
+                cli::emit(&mut out, &manifest)?;
+                continue;
+            }
+            if !warned_create_only {
+                warned_create_only = true;
+                warn_if_not_create_only(&*backend);
+            }
+            let stored = followed.unwrap_or_else(|| {
+                let progress = progress::for_stderr(style, &format!("upload {}", manifest.id));
+                let stored = ops::store(&*backend, &manifest, cli.verify, &*progress);
+                progress.finish();
+                stored
+            });
+            match stored {
+                Ok(stored) => {
+                    if stored.fell_back_to_read_back && !warned_fallback {
+                        warned_fallback = true;
+                        cli::info(format!(
+                            "warning: {} verifies no checksums (it echoed none), so each upload \
+                             is read back whole to prove it; pass --verify size to skip that",
+                            backend.location()
+                        ));
+                    }
+                    if stored.resumed {
+                        cli::info(format!(
+                            "{}: the artifact was already stored (an earlier upload stopped \
+                             before its sidecar); verified it and wrote the sidecar",
+                            manifest.id
+                        ));
+                    }
+                    if let Some(spool) = &spool {
+                        delete_if_spooled(spool, &manifest);
+                    }
+                    cli::emit(&mut out, &stored.manifest)?;
+                }
+                Err(e) => {
+                    let message = format!(
+                        "cannot store {} in {}: {}",
+                        manifest.id,
+                        backend.location(),
+                        cli::chain(&e)
                     );
+                    let mut failed = manifest;
+                    if let Some((key, upload_id)) = e.incomplete_upload() {
+                        failed.extra.insert(
+                            "incomplete_upload".into(),
+                            json!({"url": backend.url_of(key), "upload_id": upload_id}),
+                        );
+                    }
+                    cli::emit_failed(&mut out, failed, message)?;
                 }
-                cli::emit_failed(&mut out, failed, message)?;
             }
+            cli::stop_if_interrupted()?;
         }
-        cli::stop_if_interrupted()?;
-    }
-    Ok(())
+        for failed in followers.unfinished() {
+            let message = failed.error.clone().unwrap_or_default();
+            cli::emit_failed(&mut out, failed, message)?;
+        }
+        Ok(())
+    })
 }
 
 /// Deletes the uploaded file if it is the spool's; a file elsewhere (a hand-typed manifest

@@ -2,6 +2,7 @@
 //! [`Backend`].
 //!
 //! - [`store`]: an artifact, verified, then its sidecar; an interrupted store is finished;
+//!   [`start_following`]: the same for an artifact still being written;
 //! - [`catalogue`], [`find_id`], [`latest`]: the backups, from their sidecars;
 //! - [`fetch`]: an artifact into the spool, SHA-256 verified as it streams;
 //! - [`orphans`], [`sweep`]: what is not a backup (half-stored, half-removed, unfinished);
@@ -16,7 +17,9 @@ mod store;
 pub use catalogue::{catalogue, find_id, latest, Entry, Problem};
 pub use fetch::{fetch, key_of};
 pub use orphans::{orphans, sweep, Orphan, OrphanKind};
-pub use store::{store, Stored, Verify};
+pub use store::{
+    finish_following, start_following, store, upload_following, Following, Stored, Verify,
+};
 
 use manifest::sha256::HashingWriter;
 use manifest::Sha256;
@@ -48,7 +51,7 @@ pub fn remove_backup(backend: &dyn Backend, entry: &Entry) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ErrorKind, MemBackend};
+    use crate::{ErrorKind, Expect, MemBackend};
     use manifest::time::Timestamp;
     use manifest::{Artifact, Kind, Manifest, Name};
     use std::path::Path;
@@ -146,7 +149,7 @@ mod tests {
         let key = crate::layout::artifact_key(&m).unwrap();
         // What a failed sidecar write leaves: the artifact alone.
         vault
-            .put(&key, &mut &b"the dump"[..], 8, None, &Hidden)
+            .put(&key, &mut &b"the dump"[..], Expect::exact(8, None), &Hidden)
             .unwrap();
         assert_eq!(
             catalogue(&vault, None).unwrap().0.len(),
@@ -169,7 +172,7 @@ mod tests {
         let m = spooled(dir.path(), "p1", b"mine");
         let key = crate::layout::artifact_key(&m).unwrap();
         vault
-            .put(&key, &mut &b"theirs"[..], 6, None, &Hidden)
+            .put(&key, &mut &b"theirs"[..], Expect::exact(6, None), &Hidden)
             .unwrap();
         let err = store(&vault, &m, Verify::ReadBack, &Hidden).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::AlreadyExists);
@@ -236,7 +239,12 @@ mod tests {
             ObjectKey::new("postgres/2025/01/01/postgres_junk_20250101_000000.dump.manifest.json")
                 .unwrap();
         vault
-            .put(&junk, &mut &b"{not json"[..], 9, None, &Hidden)
+            .put(
+                &junk,
+                &mut &b"{not json"[..],
+                Expect::exact(9, None),
+                &Hidden,
+            )
             .unwrap();
         // A sidecar copied under another id's key is not believed.
         let (entries, _) = catalogue(&vault, Some(&Kind::Postgres)).unwrap();
@@ -252,7 +260,12 @@ mod tests {
             ObjectKey::new("postgres/2025/04/01/postgres_x_20250401_000000.dump.manifest.json")
                 .unwrap();
         vault
-            .put(&forged, &mut &text[..], text.len() as u64, None, &Hidden)
+            .put(
+                &forged,
+                &mut &text[..],
+                Expect::exact(text.len() as u64, None),
+                &Hidden,
+            )
             .unwrap();
 
         let (entries, problems) = catalogue(&vault, Some(&Kind::Postgres)).unwrap();

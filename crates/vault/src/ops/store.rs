@@ -1,17 +1,19 @@
 //! Storing a backup: the artifact, verified, then its sidecar — and finishing a store that
 //! was interrupted between the two.
 
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 
+use manifest::sections::Writing;
 use manifest::time::Timestamp;
-use manifest::{Manifest, VaultRecord};
+use manifest::{Id, Manifest, VaultRecord};
 use toolkit::cli::quote;
 use toolkit::progress::{Hidden, Progress};
 
-use crate::backend::{Backend, StoreProof};
+use crate::backend::{Backend, PutReceipt, StoreProof};
 use crate::error::{Error, ErrorKind, Result};
+use crate::expect::{AtEndAnswer, Expect};
 use crate::key::ObjectKey;
-use crate::layout::{artifact_key, id_prefix, sidecar_key, SIDECAR_LIMIT};
+use crate::layout::{artifact_key, artifact_key_of, id_prefix, sidecar_key, SIDECAR_LIMIT};
 
 use super::hash_object;
 
@@ -61,34 +63,16 @@ pub fn store(
         .require_artifact()
         .map_err(|m| Error::new(ErrorKind::InvalidInput, m))?;
     let key = artifact_key(manifest)?;
-    let sidecar = sidecar_key(&key);
     check_sidecar_size(manifest)?;
 
-    let mut fell_back_to_read_back = false;
-    let (resumed, verified) = match existing(backend, manifest, &key, &sidecar)? {
+    match existing(backend, &manifest.id, &key)? {
         Existing::Nothing => {
             let file = open_artifact(artifact)?;
             let mut reader = BufReader::with_capacity(1 << 20, file);
-            let receipt = backend.put(
-                &key,
-                &mut reader,
-                artifact.bytes,
-                Some(&artifact.sha256),
-                progress,
-            )?;
+            let expect = Expect::exact(artifact.bytes, Some(&artifact.sha256));
+            let receipt = backend.put(&key, &mut reader, expect, progress)?;
             progress.finish(); // the read-back below is not part of the transfer rate
-            let how = match (verify, receipt.proof) {
-                (Verify::Checksum, StoreProof::ServerChecksums) => "server-checksums",
-                (Verify::Checksum, StoreProof::LocalWrite) => "local-write",
-                (Verify::Checksum, StoreProof::None) => {
-                    fell_back_to_read_back = true;
-                    "read-back"
-                }
-                (Verify::ReadBack, _) => "read-back",
-                (Verify::Size, _) => "size",
-            };
-            verify_stored(backend, &key, receipt.bytes, receipt.sha256, how)?;
-            (false, how)
+            finish(backend, manifest, &key, receipt, verify)
         }
         Existing::ArtifactOnly => {
             // Resuming: prove the stored object is this artifact before vouching for it.
@@ -106,13 +90,130 @@ pub fn store(
                 )
                 .with_key(&key));
             }
-            (true, "read-back")
+            let manifest = write_sidecar(backend, manifest, &key, "read-back")?;
+            Ok(Stored {
+                manifest,
+                resumed: true,
+                fell_back_to_read_back: false,
+            })
         }
-    };
+    }
+}
 
+/// An upload begun from a `writing` notice, while its producer still writes the artifact:
+/// [`start_following`] on the notice, [`upload_following`] on a thread of its own reading
+/// the growing file, [`finish_following`] with the final record.
+#[derive(Debug)]
+pub struct Following {
+    key: ObjectKey,
+}
+
+/// Where the artifact of a `writing` notice goes, checked as [`store`] checks it: refused
+/// when the vault holds anything of this id (a store to finish is the final record's, the
+/// usual way).
+pub fn start_following(
+    backend: &dyn Backend,
+    notice: &Manifest,
+    writing: &Writing,
+) -> Result<Following> {
+    let key = artifact_key_of(&notice.id, &writing.format, &writing.path)?;
+    check_sidecar_size(notice)?;
+    match existing(backend, &notice.id, &key)? {
+        Existing::Nothing => Ok(Following { key }),
+        Existing::ArtifactOnly => Err(Error::new(
+            ErrorKind::AlreadyExists,
+            format!(
+                "the vault holds an artifact of {} without a sidecar: it is finished from the \
+                 final record",
+                notice.id
+            ),
+        )
+        .with_key(&key)),
+    }
+}
+
+/// Uploads the growing artifact from `src` (a [`toolkit::follow::Follower`]); `at_end` is
+/// the final record's size and digest, asked for once the source ended, and checked before
+/// the object becomes visible.
+pub fn upload_following(
+    backend: &dyn Backend,
+    following: &Following,
+    src: &mut dyn Read,
+    at_end: &(dyn Fn() -> AtEndAnswer + Sync),
+    progress: &dyn Progress,
+) -> Result<PutReceipt> {
+    let receipt = backend.put(&following.key, src, Expect::AtEnd(at_end), progress)?;
+    progress.finish();
+    Ok(receipt)
+}
+
+/// Verifies the uploaded artifact as `verify` says and writes the sidecar of `manifest`,
+/// the final record of the notice the upload followed.
+pub fn finish_following(
+    backend: &dyn Backend,
+    manifest: &Manifest,
+    following: Following,
+    receipt: PutReceipt,
+    verify: Verify,
+) -> Result<Stored> {
+    let key = artifact_key(manifest)?;
+    if key != following.key {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "the record of {} names an artifact stored as {key}, its notice said {}; the \
+                 upload is left without a sidecar",
+                manifest.id, following.key
+            ),
+        )
+        .with_key(&following.key));
+    }
+    check_sidecar_size(manifest)?;
+    finish(backend, manifest, &key, receipt, verify)
+}
+
+/// After the artifact was put: proves it as `verify` says, writes the sidecar.
+fn finish(
+    backend: &dyn Backend,
+    manifest: &Manifest,
+    key: &ObjectKey,
+    receipt: PutReceipt,
+    verify: Verify,
+) -> Result<Stored> {
+    let mut fell_back_to_read_back = false;
+    let how = match (verify, receipt.proof) {
+        (Verify::Checksum, StoreProof::ServerChecksums) => "server-checksums",
+        (Verify::Checksum, StoreProof::LocalWrite) => "local-write",
+        (Verify::Checksum, StoreProof::None) => {
+            fell_back_to_read_back = true;
+            "read-back"
+        }
+        (Verify::ReadBack, _) => "read-back",
+        (Verify::Size, _) => "size",
+    };
+    verify_stored(backend, key, receipt.bytes, receipt.sha256, how)?;
+    let manifest = write_sidecar(backend, manifest, key, how)?;
+    Ok(Stored {
+        manifest,
+        resumed: false,
+        fell_back_to_read_back,
+    })
+}
+
+/// Writes the sidecar of the verified artifact at `key`; returns the manifest with its
+/// `vault` section.
+fn write_sidecar(
+    backend: &dyn Backend,
+    manifest: &Manifest,
+    key: &ObjectKey,
+    verified: &str,
+) -> Result<Manifest> {
+    let artifact = manifest
+        .require_artifact()
+        .map_err(|m| Error::new(ErrorKind::InvalidInput, m))?;
     let mut out = manifest.clone();
     out.vault = Some(VaultRecord {
-        url: backend.url_of(&key),
+        url: backend.url_of(key),
         bytes: artifact.bytes,
         sha256: artifact.sha256,
         stored_at: Timestamp::now(),
@@ -121,8 +222,9 @@ pub fn store(
     });
     let mut text = serde_json::to_vec_pretty(&out).expect("manifests serialize");
     text.push(b'\n');
+    let expect = Expect::exact(text.len() as u64, None);
     backend
-        .put(&sidecar, &mut &text[..], text.len() as u64, None, &Hidden)
+        .put(&sidecar_key(key), &mut &text[..], expect, &Hidden)
         .map_err(|e| {
             e.append(&format!(
                 "; the artifact itself is stored and verified: run vault-put again with the \
@@ -130,11 +232,7 @@ pub fn store(
                 manifest.id
             ))
         })?;
-    Ok(Stored {
-        manifest: out,
-        resumed,
-        fell_back_to_read_back,
-    })
+    Ok(out)
 }
 
 enum Existing {
@@ -144,20 +242,13 @@ enum Existing {
 
 /// What the vault already holds of this id: one listing of the id's prefix sees every
 /// object of it, whatever its extension.
-fn existing(
-    backend: &dyn Backend,
-    manifest: &Manifest,
-    key: &ObjectKey,
-    sidecar: &ObjectKey,
-) -> Result<Existing> {
-    let objects = backend.list(&id_prefix(&manifest.id))?;
-    if objects.iter().any(|o| &o.key == sidecar) {
+fn existing(backend: &dyn Backend, id: &Id, key: &ObjectKey) -> Result<Existing> {
+    let objects = backend.list(&id_prefix(id))?;
+    let sidecar = sidecar_key(key);
+    if objects.iter().any(|o| o.key == sidecar) {
         return Err(Error::new(
             ErrorKind::AlreadyExists,
-            format!(
-                "{} is already in the vault; objects are never overwritten",
-                manifest.id
-            ),
+            format!("{id} is already in the vault; objects are never overwritten"),
         )
         .with_key(key));
     }
@@ -165,9 +256,9 @@ fn existing(
         return Err(Error::new(
             ErrorKind::AlreadyExists,
             format!(
-                "the vault already holds {} for id {}; one id is one backup, objects are never \
-                 overwritten",
-                other.key, manifest.id
+                "the vault already holds {} for id {id}; one id is one backup, objects are \
+                 never overwritten",
+                other.key
             ),
         )
         .with_key(key));

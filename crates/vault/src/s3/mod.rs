@@ -32,6 +32,7 @@ pub use config::{S3Config, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
 use crate::backend::{Backend, CreateOnly, Incomplete, ObjectInfo, PutReceipt};
 use crate::dir::already_exists;
 use crate::error::{Error, ErrorKind, Result};
+use crate::expect::Expect;
 use crate::key::ObjectKey;
 use request::{S3Client, S3Request};
 
@@ -143,8 +144,7 @@ impl Backend for S3Backend {
         &self,
         key: &ObjectKey,
         src: &mut dyn Read,
-        len: u64,
-        expected: Option<&Sha256>,
+        expect: Expect<'_>,
         progress: &dyn Progress,
     ) -> Result<PutReceipt> {
         // The check gives a clear answer before gigabytes are sent; the create-only write
@@ -153,16 +153,22 @@ impl Backend for S3Backend {
             return Err(already_exists(key));
         }
         let mode = self.create_only()?;
-        progress.set_length(len);
         let path = self.path(key.as_str());
-        let result = if len <= self.part_size_for(len) {
-            self.client
-                .read_single(src, len)
-                .and_then(|data| self.client.put_single(key, &path, &data, expected, mode))
-                .inspect(|_| progress.inc(len))
-        } else {
-            self.client
-                .put_multipart(key, &path, src, len, expected, mode, progress)
+        let result = match expect.known_len() {
+            Some(len) if len <= self.part_size_for(len) => {
+                progress.set_length(len);
+                self.client
+                    .read_single(src, len)
+                    .and_then(|data| self.client.put_single(key, &path, &data, expect, mode))
+                    .inspect(|_| progress.inc(len))
+            }
+            len => {
+                if let Some(len) = len {
+                    progress.set_length(len);
+                }
+                self.client
+                    .put_multipart(key, &path, src, expect, mode, progress)
+            }
         };
         result.map_err(|e| {
             if e.key().is_some() {

@@ -26,9 +26,11 @@ use manifest::sha256::Hasher;
 use manifest::Sha256;
 use toolkit::progress::Progress;
 
-use crate::backend::{check_expected, CreateOnly, PutReceipt, StoreProof};
+use super::config::{MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
+use crate::backend::{CreateOnly, PutReceipt, StoreProof};
 use crate::dir::already_exists;
 use crate::error::{Error, ErrorKind, Result};
+use crate::expect::Expect;
 use crate::key::ObjectKey;
 
 use super::request::{xml_tag, Payload, S3Client, S3Request};
@@ -50,26 +52,36 @@ fn composite(part_crcs: &[u32]) -> String {
     format!("{}-{}", crc_text(h.finalize()), part_crcs.len())
 }
 
-/// Fills `buf` (its current length) from `src`, or fails with `Integrity` if the source
-/// ends first.
-fn fill(src: &mut dyn std::io::Read, buf: &mut [u8]) -> Result<()> {
+/// Fills `buf` (its current length) from `src` and returns how much it filled: all of it
+/// unless the source ended. A source of known length (`exact`) that ends first is an
+/// `Integrity` error.
+fn fill(src: &mut dyn std::io::Read, buf: &mut [u8], exact: bool) -> Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         toolkit::interrupt::check()
             .map_err(|_| Error::new(ErrorKind::Interrupted, "upload stopped by a signal"))?;
         match src.read(&mut buf[filled..]) {
-            Ok(0) => {
+            Ok(0) if exact => {
                 return Err(Error::new(
                     ErrorKind::Integrity,
                     format!("source ended {} bytes early", buf.len() - filled),
                 ))
             }
+            Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(Error::io("cannot read the source", e)),
         }
     }
-    Ok(())
+    Ok(filled)
+}
+
+/// The size of part `number` of a source whose length is unknown: `base`, doubled every
+/// 1000 parts (S3 allows parts of different sizes), so 10 000 parts hold any artifact while
+/// the first gigabytes use the small parts that keep memory low.
+fn growing_part_size(base: u64, number: u32) -> u64 {
+    let doublings = ((number.saturating_sub(1)) / 1000).min(20);
+    (base << doublings).min(MAX_PART_SIZE)
 }
 
 /// Compares the checksum the server echoed for a part or object with ours. `None`: the
@@ -99,11 +111,11 @@ impl S3Client {
         key: &ObjectKey,
         path: &str,
         data: &[u8],
-        expected: Option<&Sha256>,
+        expect: Expect<'_>,
         mode: CreateOnly,
     ) -> Result<PutReceipt> {
         let sha256 = Sha256::of(data);
-        check_expected(key, &sha256, expected)?;
+        expect.check(key, data.len() as u64, &sha256)?;
         let crc = crc_text(crc32fast::hash(data));
         let mut req = S3Request::new("PUT", Some(path));
         req.headers = self.create_only_headers(mode);
@@ -125,19 +137,21 @@ impl S3Client {
         })
     }
 
-    /// A multipart upload of `len` bytes from `src`, `parallel` parts at a time.
-    #[allow(clippy::too_many_arguments)]
+    /// A multipart upload of what `src` gives, `parallel` parts at a time.
     pub fn put_multipart(
         &self,
         key: &ObjectKey,
         path: &str,
         src: &mut dyn std::io::Read,
-        len: u64,
-        expected: Option<&Sha256>,
+        expect: Expect<'_>,
         mode: CreateOnly,
         progress: &dyn Progress,
     ) -> Result<PutReceipt> {
-        let part_size = self.config.part_size_for(len);
+        let len = expect.known_len();
+        let part_size = match len {
+            Some(len) => self.config.part_size_for(len),
+            None => self.config.part_size.max(MIN_PART_SIZE),
+        };
         let mut req = S3Request::new("POST", Some(path));
         req.query = vec![("uploads", String::new())];
         req.headers = vec![
@@ -156,7 +170,7 @@ impl S3Client {
             .send_parts(path, &upload_id, src, len, part_size, progress)
             .and_then(|sent| {
                 let (bytes, sha256) = sent.hasher.finish();
-                check_expected(key, &sha256, expected)?;
+                expect.check(key, bytes, &sha256)?;
                 self.complete(key, path, &upload_id, &sent.parts, mode)?;
                 let parts_echoed = sent.parts.iter().all(|p| p.echoed);
                 let crcs: Vec<u32> = sent.parts.iter().map(|p| p.crc).collect();
@@ -262,13 +276,14 @@ impl S3Client {
     }
 
     /// Reads parts on this thread into pooled buffers (hashing the whole source in order,
-    /// and each part's CRC32) and sends them on `parallel` workers.
+    /// and each part's CRC32) and sends them on `parallel` workers: `len` bytes, or to the
+    /// source's end if `len` is not known (parts then grow, see [`growing_part_size`]).
     fn send_parts(
         &self,
         path: &str,
         upload_id: &str,
         src: &mut dyn std::io::Read,
-        len: u64,
+        len: Option<u64>,
         part_size: u64,
         progress: &dyn Progress,
     ) -> Result<Sent> {
@@ -309,16 +324,38 @@ impl S3Client {
                     let _ = free_tx.send(data);
                 });
             }
-            let mut left = len;
+            let mut read = 0u64;
             let mut number = 1u32;
-            while left > 0 && !stop.load(Ordering::SeqCst) {
-                let size = part_size.min(left) as usize;
+            while !stop.load(Ordering::SeqCst) {
+                let size = match len {
+                    Some(len) if read == len => break,
+                    Some(len) => part_size.min(len - read),
+                    None => growing_part_size(part_size, number),
+                };
+                if u64::from(number) > MAX_PARTS {
+                    stop.store(true, Ordering::SeqCst);
+                    failed.lock().unwrap().get_or_insert(Error::new(
+                        ErrorKind::InvalidInput,
+                        format!("the source needs more than {MAX_PARTS} parts"),
+                    ));
+                    break;
+                }
                 let Ok(mut buf) = free_rx.recv() else { break };
                 // Grows once per buffer to the part size; later resizes stay in capacity.
-                buf.resize(size, 0);
-                if let Err(e) = fill(src, &mut buf) {
-                    stop.store(true, Ordering::SeqCst);
-                    failed.lock().unwrap().get_or_insert(e);
+                buf.resize(size as usize, 0);
+                let filled = match fill(src, &mut buf, len.is_some()) {
+                    Ok(filled) => filled,
+                    Err(e) => {
+                        stop.store(true, Ordering::SeqCst);
+                        failed.lock().unwrap().get_or_insert(e);
+                        break;
+                    }
+                };
+                let at_end = filled < buf.len();
+                buf.truncate(filled);
+                // A source that ended on a part boundary: no empty part after it (but an
+                // empty source is one empty part: an upload needs at least one).
+                if filled == 0 && number > 1 {
                     break;
                 }
                 hasher.update(&buf);
@@ -328,8 +365,11 @@ impl S3Client {
                 if work_tx.send((number, part_crc.finalize(), buf)).is_err() {
                     break;
                 }
-                left -= size as u64;
+                read += filled as u64;
                 number += 1;
+                if at_end {
+                    break;
+                }
             }
             drop(work_tx);
         });
@@ -381,7 +421,7 @@ impl S3Client {
     /// Reads a source of up to one part fully.
     pub fn read_single(&self, src: &mut dyn std::io::Read, len: u64) -> Result<Vec<u8>> {
         let mut data = vec![0u8; len as usize];
-        fill(src, &mut data)?;
+        fill(src, &mut data, true)?;
         Ok(data)
     }
 }
