@@ -259,3 +259,43 @@ fn a_download_whose_connection_breaks_resumes_from_the_byte_it_reached() {
         proxy.request_heads().len()
     );
 }
+
+#[test]
+fn a_range_that_trickles_past_the_request_timeout_is_given_up_within_it() {
+    let s = Scenario::new();
+    let vault = s.s3_vault();
+    let m = crate::util::spooled(&s, "postgres_trickle_20250130_020000", 6 << 20);
+    let put = s
+        .cmd(&bin("vault-put"))
+        .args(["--vault", &vault])
+        .manifests_in(&[m])
+        .run();
+    put.succeeds();
+    let server = testkit::S3Server::from_env();
+    let bucket = testkit::bucket_of(&vault);
+    // 640 KiB/s: never idle, so only the limit on the whole request can end it.
+    let proxy = testkit::FaultyProxy::trickling(
+        &server.endpoint,
+        &format!("GET /{bucket}/stack/postgres/"),
+    );
+    let started = std::time::Instant::now();
+    let got = s
+        .cmd(&bin("vault-get"))
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["--vault", &vault, "--s3-timeout", "2s", "--s3-retries", "1"])
+        .stdin(put.stdout.clone())
+        .run();
+    let took = started.elapsed();
+    got.fails_with(1)
+        .stderr_contains("no complete answer within 2 s (--s3-timeout)");
+    // Two attempts of about 2 s each (the first range is 6 MiB: 9 s at this rate).
+    assert!(
+        took < std::time::Duration::from_secs(8),
+        "took {took:?}: the request limit was not kept"
+    );
+    assert!(
+        s.spool_files().is_empty(),
+        "a failed download leaves nothing: {:?}",
+        s.spool_files()
+    );
+}

@@ -35,6 +35,9 @@ struct Behaviour {
     /// Answers to requests whose line contains this are cut in the middle of their body
     /// and the connection closed, this many more times: a connection that breaks mid-answer.
     cut: Option<(String, Arc<Mutex<usize>>)>,
+    /// Answers to requests whose line contains this are sent 64 KiB at a time, one piece
+    /// every 100 ms: a server that keeps the connection alive but barely moves data.
+    trickle: Option<String>,
     /// Every request head seen, for tests that look at what was asked (Range headers).
     heads: Arc<Mutex<Vec<String>>>,
 }
@@ -77,6 +80,16 @@ impl FaultyProxy {
     pub fn cutting(upstream: &str, pattern: &str, times: usize) -> Self {
         let behaviour = Behaviour {
             cut: Some((pattern.to_owned(), Arc::new(Mutex::new(times)))),
+            ..Behaviour::default()
+        };
+        Self::start_full(upstream, &[], behaviour)
+    }
+
+    /// A proxy that sends the answers to requests whose request line contains `pattern`
+    /// 64 KiB every 100 ms (never idle long enough for an idle timeout), and fails nothing.
+    pub fn trickling(upstream: &str, pattern: &str) -> Self {
+        let behaviour = Behaviour {
+            trickle: Some(pattern.to_owned()),
             ..Behaviour::default()
         };
         Self::start_full(upstream, &[], behaviour)
@@ -203,6 +216,19 @@ fn serve(client: TcpStream, upstream: &str, rules: &Mutex<Vec<Rule>>, behaviour:
             let _ = client.write_all(&answer[..half]);
             let _ = client.shutdown(Shutdown::Both);
             return;
+        }
+        let trickle = behaviour
+            .trickle
+            .as_ref()
+            .is_some_and(|p| request_line.contains(p.as_str()));
+        if trickle {
+            for piece in answer.chunks(64 << 10) {
+                if client.write_all(piece).is_err() {
+                    return;
+                }
+                thread::sleep(std::time::Duration::from_millis(100));
+            }
+            continue;
         }
         if client.write_all(&answer).is_err() {
             return;

@@ -18,10 +18,11 @@ use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use manifest::sha256::Hasher;
 use manifest::Sha256;
+use toolkit::http::RequestTimeout;
 use toolkit::progress::Progress;
 use toolkit::retry::Failure;
 
@@ -33,8 +34,12 @@ use super::request::{S3Client, S3Request};
 /// What a streaming worker moves in one read and one positioned write.
 const CHUNK: usize = MIB as usize;
 
-/// A file download asks for ranges of this many part sizes.
+/// A file download asks for ranges of up to this many part sizes...
 const RANGE_PARTS: u64 = 4;
+
+/// ...and at least this many ranges per worker, so that the last ranges do not leave
+/// workers idle while one finishes (the tail of a small object).
+const RANGES_PER_WORKER: u64 = 4;
 
 /// How far each range of a file download has been written (bytes from its start), shared
 /// by the workers (who advance it) and the hasher (who waits on it).
@@ -131,9 +136,12 @@ impl S3Client {
         // Streamed ranges cost no memory, and a large range is far cheaper for the server
         // than several small ones (SeaweedFS: 1 GiB in 32 MiB ranges took 0.6x the time
         // of 8 MiB ranges here).
-        let range = self.config.part_size.max(MIB) * RANGE_PARTS;
+        let part = self.config.part_size.max(MIB);
+        let parallel = self.config.parallel.max(1) as u64;
+        let range = (len.div_ceil(parallel * RANGES_PER_WORKER).div_ceil(MIB) * MIB)
+            .clamp(part, part * RANGE_PARTS);
         let count = len.div_ceil(range);
-        let workers = (self.config.parallel.max(1) as u64).min(count.max(1)) as usize;
+        let workers = parallel.min(count.max(1)) as usize;
         let next = AtomicU64::new(0);
         let stop = AtomicBool::new(false);
         let written = Written {
@@ -245,7 +253,10 @@ impl S3Client {
                 let from = start + got;
                 let mut req = S3Request::new("GET", Some(path));
                 req.headers = vec![("range", format!("bytes={from}-{end}"))];
-                let response = self.attempt_stream(&req, &what)?;
+                // The socket's idle timeout (--s3-timeout without a byte) is ureq's; the
+                // whole-request limit is kept here, between chunks.
+                let deadline = Instant::now() + self.config.timeouts.request;
+                let response = self.attempt_stream(&req, &what, RequestTimeout::Idle)?;
                 if response.status != 206 && !(response.status == 200 && from == 0) {
                     return Err(Failure::Permanent(Error::new(
                         ErrorKind::Protocol,
@@ -286,6 +297,13 @@ impl S3Client {
                     if filled > 0 {
                         sink(got, &chunk[..filled]).map_err(Failure::Permanent)?;
                         got += filled as u64;
+                    }
+                    if broke.is_none() && got < size && Instant::now() > deadline {
+                        broke = Some(format!(
+                            "no complete answer within {} s (--s3-timeout), {got} of {size} \
+                             bytes came",
+                            self.config.timeouts.request.as_secs_f64()
+                        ));
                     }
                     if let Some(why) = broke {
                         return Err(Failure::Transient(Error::new(

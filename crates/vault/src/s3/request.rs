@@ -243,11 +243,15 @@ impl S3Client {
     }
 
     /// One attempt: the answer with its body unread, for a status that is success or in
-    /// `req.accept`; an error answer is read and classified.
+    /// `req.accept`; an error answer is read and classified. `timeout`: the request's
+    /// (`Default`: --s3-timeout for the whole exchange), or `Idle` for a caller that reads a
+    /// large body and keeps the total time itself — ureq enforces a whole-request deadline
+    /// by setting the socket's timeouts before every 8 KiB read (two system calls each).
     pub fn attempt_stream(
         &self,
         req: &S3Request<'_>,
         what: &str,
+        timeout: RequestTimeout,
     ) -> std::result::Result<toolkit::http::Response, Failure<Error>> {
         let url = self.url(req.path, &req.query);
         let (body, sha) = match &req.payload {
@@ -264,13 +268,7 @@ impl S3Client {
             .collect();
         let response = self
             .http
-            .send(
-                req.method,
-                url.as_str(),
-                &header_refs,
-                body,
-                RequestTimeout::Default,
-            )
+            .send(req.method, url.as_str(), &header_refs, body, timeout)
             .map_err(|e| {
                 let transient = e.is_transient();
                 let endpoint = self.endpoint.as_str().trim_end_matches('/');
@@ -297,7 +295,10 @@ impl S3Client {
         req: &S3Request<'_>,
         what: &str,
     ) -> std::result::Result<Answer, Failure<Error>> {
-        read_answer(self.attempt_stream(req, what)?, what)
+        read_answer(
+            self.attempt_stream(req, what, RequestTimeout::Default)?,
+            what,
+        )
     }
 
     /// Sends `req` with the retry policy. `what` names it in messages (`upload part 3`).
