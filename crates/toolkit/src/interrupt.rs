@@ -17,7 +17,8 @@
 //! database back from its rollback copy after a failed restore destroyed it. Such work
 //! runs under a [`Deferred`] guard ([`defer`]): while one is held, the signal is held back
 //! — [`is_interrupted`] and [`check`] say no, the watchdog waits — and it takes effect as
-//! soon as the last guard is dropped. A second signal still ends the tool at once.
+//! soon as the last guard is dropped; the watchdog neither stops the children of such work
+//! nor exits while a guard lives. A second signal still ends the tool at once.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -51,16 +52,30 @@ pub fn install() {
 }
 
 fn watchdog() {
-    while !is_interrupted() {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    for pid in CHILDREN.lock().unwrap().iter() {
-        // SAFETY: kill with a pid we spawned and a signal number; no memory involved.
-        unsafe {
-            libc::kill(*pid as libc::pid_t, libc::SIGTERM);
+    loop {
+        while !is_interrupted() {
+            std::thread::sleep(Duration::from_millis(100));
         }
+        let children = CHILDREN.lock().unwrap();
+        // A guard taken since the check: its work (and its children) must not be stopped.
+        // Children register under this lock, so none spawned under a guard is signalled.
+        if DEFERRED.load(Ordering::SeqCst) > 0 {
+            continue;
+        }
+        for pid in children.iter() {
+            // SAFETY: kill with a pid we spawned and a signal number; no memory involved.
+            unsafe {
+                libc::kill(*pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
+        break;
     }
     std::thread::sleep(GRACE);
+    // Work under a guard finishes first, however long it takes (a second signal still
+    // ends the tool at once).
+    while DEFERRED.load(Ordering::SeqCst) > 0 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     eprintln!(
         "{}: error: cleaning up after the signal took longer than {} s; exiting",
         crate::cli::tool_name(),
