@@ -18,7 +18,12 @@ use clap_mangen::roff::{bold, roman, Roff};
 use clap_mangen::Man;
 
 /// The documented tools, by hand (as uudoc lists the utilities).
-const TOOLS: [fn() -> Command; 3] = [dump_pg::command, vault_put::command, vault_get::command];
+const TOOLS: [fn() -> Command; 4] = [
+    dump_pg::command,
+    dump_neo4j::command,
+    vault_put::command,
+    vault_get::command,
+];
 
 /// Every man page, in memory: (file name, roff source). Each tool comes with one page per
 /// subcommand (`dump-pg-restore.1` for `dump-pg restore`).
