@@ -32,7 +32,8 @@ const MAX_ANSWER: u64 = 1 << 30;
 pub struct Endpoint {
     /// `http(s)://host:port[/prefix]`, without credentials or a trailing `/`.
     base: String,
-    /// `base`, as shown in messages and manifests.
+    /// `base` with the user name of the URL's user info and `***` for its password, as shown
+    /// in messages and manifests.
     shown: String,
     /// The user.
     pub user: String,
@@ -98,6 +99,11 @@ impl Endpoint {
             )));
         }
         let base = format!("{scheme}://{host}{}", path.trim_end_matches('/'));
+        // The user name stays in what is shown (it tells which account), the password not.
+        let shown = redact_url(&format!(
+            "{scheme}://{authority}{}",
+            path.trim_end_matches('/')
+        ));
         let (url_user, url_password) = match userinfo {
             Some(u) => match u.split_once(':') {
                 Some((user, pw)) => (Some(percent_decode(user)?), Some(percent_decode(pw)?)),
@@ -123,7 +129,7 @@ impl Endpoint {
             .filter(|p| !p.is_empty())
             .map(Secret::new);
         Ok(Endpoint {
-            shown: base.clone(),
+            shown,
             base,
             user,
             password,
@@ -614,9 +620,10 @@ mod tests {
                 (base, user, pw),
                 "{url:?}"
             );
-            assert!(!e.shown().contains('@'), "{}", e.shown());
+            assert!(!e.shown().contains("p%40ss"), "{}", e.shown());
         }
-        let decoded = Endpoint::resolve(Some("https://u:p%40ss@db:7473"), &env_of(&[])).unwrap();
+        let decoded = Endpoint::resolve(Some("https://u:p%40ss@db:7473/"), &env_of(&[])).unwrap();
+        assert_eq!(decoded.shown(), "https://u:***@db:7473");
         assert_eq!(decoded.password.unwrap().expose(), "p@ss");
     }
 
@@ -636,6 +643,108 @@ mod tests {
                 .to_string();
             assert!(err.contains(want), "{url}: {err}");
             assert!(!err.contains("pw"), "{err}");
+        }
+    }
+
+    /// A server that answers every connection with `status` and `body` (one request
+    /// each), and the count of requests it had.
+    fn counted(
+        status: u16,
+        content_type: &'static str,
+        body: &'static str,
+    ) -> (Client, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { break };
+                seen.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 65536];
+                let _ = s.read(&mut buf);
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(answer.as_bytes());
+            }
+        });
+        let url = format!("http://127.0.0.1:{}", addr.port());
+        let env = |k: &str| (k == "NEO4J_PASSWORD").then(|| "pw".to_owned());
+        let endpoint = Endpoint::resolve(Some(&url), &env).unwrap();
+        let once = RetryPolicy {
+            retries: 1,
+            first_delay: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        (
+            Client::new(endpoint, Duration::from_secs(5), once).unwrap(),
+            requests,
+        )
+    }
+
+    fn canned(status: u16, content_type: &'static str, body: &'static str) -> Client {
+        counted(status, content_type, body).0
+    }
+
+    #[test]
+    fn table_of_answers_and_the_errors_they_become() {
+        let json = "application/json";
+        // (status, content type, body, the error says)
+        let cases: [(u16, &str, &str, &str); 8] = [
+            (200, json, r#"{"results":[],"errors":[{"code":"Neo.ClientError.Statement.SyntaxError","message":"Invalid input 'X'"}]}"#,
+             "Neo4j refused the test: Neo.ClientError.Statement.SyntaxError: Invalid input 'X'"),
+            (401, "application/json;charset=utf-8", r#"{"errors":[{"code":"Neo.ClientError.Security.Unauthorized","message":"Invalid username or password."}]}"#,
+             "refused the credentials of user \"neo4j\" (401 Unauthorized: Invalid username or password.)"),
+            (429, "application/json;charset=utf-8", r#"{"errors":[{"code":"Neo.ClientError.Security.AuthenticationRateLimit","message":"Too many failed authentication requests."}]}"#,
+             "(429 AuthenticationRateLimit: Too many failed authentication requests.)"),
+            (415, json, r#"{"servlet":"org.glassfish.jersey.servlet.ServletContainer-1","message":"Unsupported Media Type","status":"415"}"#,
+             "415 Unsupported Media Type: it arrived without Content-Type: application/json"),
+            (404, json, r#"{"errors":[{"code":"Neo.ClientError.Database.DatabaseNotFound","message":"The database requested does not exists."}]}"#,
+             "database \"db\" does not exist on Neo4j at"),
+            (404, "text/html;charset=iso-8859-1", "", "/db/db/tx/commit: unexpected HTTP 404: (empty body)"),
+            (500, "text/plain", "boom", "unexpected HTTP 500: boom (gave up after 2 attempts"),
+            (200, "text/html", "<html>proxy login</html>", "is not the HTTP API's JSON"),
+        ];
+        for (status, content_type, body, want) in cases {
+            let err = canned(status, content_type, body)
+                .run(
+                    "db",
+                    "the test",
+                    &[Statement::new("RETURN 1")],
+                    Access::Read,
+                )
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains(want), "{status} {body}: {err}");
+            assert!(!err.contains("pw") && !err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
+    fn writes_are_repeated_only_where_nothing_ran() {
+        // (status, requests for a read, requests for a write), one retry allowed
+        let cases = [
+            (500, 2, 1),
+            (503, 2, 2),
+            (429, 2, 2),
+            (401, 1, 1),
+            (400, 1, 1),
+        ];
+        for (status, read, write) in cases {
+            for (access, want) in [(Access::Read, read), (Access::Write, write)] {
+                let body = r#"{"errors":[{"code":"X","message":"m"}]}"#;
+                let (client, requests) = counted(status, "application/json", body);
+                assert!(client
+                    .run("db", "w", &[Statement::new("CREATE ()")], access)
+                    .is_err());
+                let made = requests.load(std::sync::atomic::Ordering::SeqCst);
+                assert_eq!(made, want, "{status} {access:?}");
+            }
         }
     }
 }
