@@ -50,9 +50,9 @@ impl Admin {
         Ok(Admin { argv })
     }
 
-    /// The command line, for messages.
+    /// The command line, for messages (see [`shown_command`]).
     pub fn display(&self) -> String {
-        self.argv.join(" ")
+        shown_command(&self.argv.join(" "))
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -151,6 +151,10 @@ impl Admin {
     /// One line for a failed run, with what `neo4j-admin` said and what to do about the
     /// failures Neo4j is known for.
     fn failed(&self, args: &str, e: ChildError) -> Error {
+        // A child stopped by the signal's watchdog dies of SIGTERM: the signal is the cause.
+        if toolkit::interrupt::is_interrupted() {
+            return Error::Interrupted;
+        }
         let text = match e {
             ChildError::Failed {
                 status, message, ..
@@ -199,6 +203,20 @@ impl Write for Magic<'_> {
     }
 }
 
+/// A command line as messages and manifests show it: the value of every `NAME=value` or
+/// `--flag=value` word replaced by `***`, in case an operator put a secret there
+/// (`docker exec -e NEO4J_PASSWORD=… neo4j neo4j-admin`).
+pub fn shown_command(command: &str) -> String {
+    command
+        .split_whitespace()
+        .map(|w| match w.split_once('=') {
+            Some((name, _)) => format!("{name}=***"),
+            None => w.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Whether `path` starts with the dump magic.
 pub fn has_dump_magic(path: &Path) -> Result<bool, Error> {
     use std::io::Read;
@@ -243,10 +261,14 @@ pub fn run_hook(which: &str, command: &str) -> Result<Said, Error> {
         ChildError::Failed {
             status, message, ..
         } => Error::Admin(format!(
-            "the {which} command {command:?} failed ({status}): {}",
+            "the {which} command {:?} failed ({status}): {}",
+            shown_command(command),
             message.as_deref().unwrap_or("it printed no message")
         )),
-        other => Error::Admin(format!("the {which} command {command:?}: {other}")),
+        other => Error::Admin(format!(
+            "the {which} command {:?}: {other}",
+            shown_command(command)
+        )),
     })
 }
 
@@ -331,6 +353,24 @@ mod tests {
                 },
                 "{message}: {h}"
             );
+        }
+    }
+
+    #[test]
+    fn command_lines_are_shown_without_values() {
+        let cases = [
+            ("neo4j-admin", "neo4j-admin"),
+            (
+                "docker exec -e NEO4J_PASSWORD=hunter2 neo4j neo4j-admin",
+                "docker exec -e NEO4J_PASSWORD=*** neo4j neo4j-admin",
+            ),
+            (
+                "PW=x  systemctl stop --token=y neo4j",
+                "PW=*** systemctl stop --token=*** neo4j",
+            ),
+        ];
+        for (command, want) in cases {
+            assert_eq!(shown_command(command), want);
         }
     }
 

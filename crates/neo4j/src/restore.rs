@@ -202,6 +202,9 @@ fn restore_dump(
         )));
     }
     let mut warnings = Vec::new();
+    if options.overwrite {
+        warnings.push("--overwrite is for online exports: a dump always replaces the target (after the rollback copy)".into());
+    }
     let target_version = env
         .admin
         .version()
