@@ -484,6 +484,126 @@ fn the_message_neo4j_admin_wrote_to_stdout_reaches_the_failed_manifest() {
     assert!(!error.contains('\n'));
 }
 
+/// An executable script `name` in the scenario running `body` (`$ADMIN` is the fake
+/// neo4j-admin).
+fn script(s: &Scenario, dbms: &Dbms, name: &str, body: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = s.path().join(name);
+    let text = format!(
+        "#!/bin/sh\nADMIN={}\n{body}\n",
+        dbms.home.admin_path().display()
+    );
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+fn wait_for(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{what} did not happen within 10 s");
+}
+
+#[test]
+fn neither_neo4j_admin_nor_the_hooks_see_the_password() {
+    let s = Scenario::new();
+    let dbms = Dbms::started(source_graph());
+    let seen = s.path().join("seen");
+    let admin = script(
+        &s,
+        &dbms,
+        "admin",
+        &format!("env >> {}\nexec $ADMIN \"$@\"", seen.display()),
+    );
+    let stop = format!("env >> {} && {}", seen.display(), dbms.stop_cmd());
+    let out = run(dbms
+        .cmd(&s, &["--method", "admin", "--neo4j-admin", &admin])
+        .args(["--stop-cmd", &stop, "--start-cmd", &dbms.start_cmd(&s)]));
+    out.succeeds();
+    let env = std::fs::read_to_string(seen).unwrap();
+    assert!(
+        env.contains("FAKE_NEO4J_HOME="),
+        "the wrapper and the hook ran"
+    );
+    assert!(!env.contains("NEO4J_PASSWORD") && !env.contains(PASSWORD));
+}
+
+#[test]
+fn a_signal_during_the_dump_still_starts_the_dbms_again() {
+    let s = Scenario::new();
+    let dbms = Dbms::started(source_graph());
+    // A dump that hangs until it is stopped.
+    let admin = script(
+        &s,
+        &dbms,
+        "admin",
+        "case \"$*\" in *'database dump'*) exec sleep 30 ;; esac\nexec $ADMIN \"$@\"",
+    );
+    let running = dbms
+        .hooked(&s, &["--method", "admin", "--neo4j-admin", &admin])
+        .spawn_with_stdin("");
+    wait_for("the stop", || !dbms.running());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    running.signal("TERM");
+    let out = running.wait();
+    out.fails_with(2);
+    let m = out.manifest();
+    assert_eq!(m.status, Status::Failed);
+    assert!(
+        m.error
+            .as_deref()
+            .unwrap()
+            .contains("interrupted by a signal"),
+        "{m:?}"
+    );
+    assert!(
+        s.path().join("started").exists() && dbms.running(),
+        "started again despite the signal"
+    );
+    assert!(s.spool_files().is_empty());
+}
+
+#[test]
+fn a_signal_during_the_load_still_loads_the_rollback_copy_back() {
+    let s = Scenario::new();
+    let dbms = Dbms::started(source_graph());
+    let original = dbms.graph();
+    let m = run(dbms.hooked(&s, &["--method", "admin"])).manifest();
+    // The first load destroys the database, as a real one does before it reads, and hangs.
+    let mark = s.path().join("loading");
+    let store = dbms.home.path().join("data/databases/neo4j/graph.json");
+    let body = format!(
+        "case \"$*\" in *'database load neo4j'*) if [ ! -e {m} ]; then touch {m}; rm -f {st}; exec sleep 30; fi ;; esac\nexec $ADMIN \"$@\"",
+        m = mark.display(),
+        st = store.display()
+    );
+    let admin = script(&s, &dbms, "admin", &body);
+    let running = dbms
+        .hooked(&s, &["restore", "--neo4j-admin", &admin])
+        .spawn_with_stdin(format!("{}\n", serde_json::to_string(&m).unwrap()));
+    wait_for("the load", || mark.exists());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    running.signal("TERM");
+    let out = running.wait();
+    out.fails_with(2);
+    let r = out.manifest();
+    let section = restore_section(&r);
+    assert_eq!(section["result"], "failed");
+    assert!(
+        section["note"]
+            .as_str()
+            .unwrap()
+            .contains("the rollback copy was loaded back"),
+        "{section}"
+    );
+    assert!(dbms.running());
+    assert_same_graph(&original, &dbms.graph());
+}
+
 // ---------------------------------------------------------------------------------------
 // restore of offline dumps
 
