@@ -253,14 +253,11 @@ fn restore_dump(
         json!({"database": target, "method": "admin", "server_version": target_version});
     if let Some(stop) = &env.hooks.stop {
         if let Err(e) = admin::run_hook("stop", stop) {
-            let (_, started) = admin::start_and_wait(env.hooks, None, options.start_timeout);
-            let restarted = match started {
-                Ok(()) => String::new(),
-                Err(s) => format!("; {s}"),
-            };
-            return Err(Error::Refused(format!(
-                "{e}; nothing was loaded{restarted}"
-            )));
+            return Err(refuse_after_stop(
+                env,
+                options,
+                format!("{e}; nothing was loaded"),
+            ));
         }
     }
 
@@ -276,12 +273,11 @@ fn restore_dump(
         match rollback_copy(env, manifest, target) {
             Ok(copy) => copy,
             Err(e) => {
-                let (_, started) = admin::start_and_wait(env.hooks, None, options.start_timeout);
-                let restarted = started.err().map(|s| format!("; {s}")).unwrap_or_default();
-                return Err(Error::Refused(format!(
+                let why = format!(
                     "cannot make the rollback copy of {target}, so nothing was loaded: {e}; pass \
-                     --no-rollback-copy only if the database is lost anyway{restarted}"
-                )));
+                     --no-rollback-copy only if the database is lost anyway"
+                );
+                return Err(refuse_after_stop(env, options, why));
             }
         }
     };
@@ -380,6 +376,14 @@ fn restore_dump(
         section: section(target_json, started_at, clock, proof, warnings, extra),
         notes,
     })
+}
+
+/// A refusal after the stop hook ran: the DBMS is started again first (the refusal says
+/// if that failed too).
+fn refuse_after_stop(env: &Env, options: &RestoreOptions, why: String) -> Error {
+    let (_, started) = admin::start_and_wait(env.hooks, None, options.start_timeout);
+    let restarted = started.err().map(|s| format!("; {s}")).unwrap_or_default();
+    Error::Refused(format!("{why}{restarted}"))
 }
 
 /// Dumps the current `target` into the spool; `None` when it does not exist.
