@@ -755,6 +755,26 @@ fn restores_are_refused_before_anything_is_touched() {
 }
 
 #[test]
+fn no_load_without_a_rollback_copy_of_what_is_there() {
+    let s = Scenario::new();
+    let dbms = Dbms::started(source_graph());
+    let original = dbms.graph();
+    let m = run(dbms.hooked(&s, &["--method", "admin"])).manifest();
+    // A crash: the database needs recovery, so it cannot be dumped as a rollback copy.
+    dbms.home.kill_server();
+    let out = run(dbms.hooked(&s, &["restore"]).manifests_in(&[m]));
+    out.fails_with(1);
+    let error = out.manifest().error.unwrap();
+    assert!(
+        error.contains("cannot make the rollback copy of neo4j, so nothing was loaded")
+            && error.contains("start the Neo4j server once"),
+        "{error}"
+    );
+    assert!(dbms.running(), "started again (which recovers it)");
+    assert_same_graph(&original, &dbms.graph());
+}
+
+#[test]
 fn a_trial_load_checks_the_dump_in_a_scratch_database_first() {
     let s = Scenario::new();
     let dbms = Dbms::started(source_graph());
