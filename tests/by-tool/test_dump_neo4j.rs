@@ -5,6 +5,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
+use base64::Engine;
 use manifest::{Kind, Manifest, Status};
 use serde_json::{json, Value as J};
 use testkit::fake_neo4j::home::HomeConfig;
@@ -136,7 +137,10 @@ impl Dbms {
 
     /// Runs a statement on the running server.
     fn cypher(&self, statement: &str) -> J {
-        let auth = format!("Basic {}", base64_encode(&format!("neo4j:{PASSWORD}")));
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("neo4j:{PASSWORD}"))
+        );
         let body = serde_json::to_vec(&json!({"statements": [{"statement": statement}]})).unwrap();
         let addr = format!("127.0.0.1:{}", self.port).parse().unwrap();
         let r = client::send(
@@ -156,28 +160,6 @@ impl Dbms {
         assert_eq!(r["errors"], json!([]), "{statement}: {r}");
         r
     }
-}
-
-fn base64_encode(text: &str) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = text.as_bytes();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 fn section<'m>(m: &'m Manifest, name: &str) -> &'m J {

@@ -220,19 +220,14 @@ pub fn shown_command(command: &str) -> String {
 /// Whether `path` starts with the dump magic.
 pub fn has_dump_magic(path: &Path) -> Result<bool, Error> {
     use std::io::Read;
-    let mut f = toolkit::fs::open_regular(path)
-        .map_err(Error::io(format!("cannot open {}", path.display())))?;
+    let what = || format!("cannot read {}", path.display());
+    let mut f = toolkit::fs::open_regular(path).map_err(Error::io(what()))?;
     let mut head = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        match f.read(&mut head[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(format!("cannot read {}", path.display()))(e)),
-        }
+    match f.read_exact(&mut head) {
+        Ok(()) => Ok(&head == DUMP_MAGIC),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(Error::io(what())(e)),
     }
-    Ok(got == 4 && &head == DUMP_MAGIC)
 }
 
 /// A version as numbers (`5.3.0` → [5, 3, 0], `2025.01.0` → [2025, 1, 0]) for ordering;
