@@ -3,6 +3,8 @@
 
 mod util;
 
+#[path = "by-tool/test_dump_neo4j.rs"]
+mod test_dump_neo4j;
 #[path = "by-tool/test_dump_pg.rs"]
 mod test_dump_pg;
 #[path = "by-tool/test_snap_qdrant.rs"]

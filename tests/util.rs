@@ -10,6 +10,7 @@ use testkit::Scenario;
 pub fn bin(tool: &str) -> PathBuf {
     PathBuf::from(match tool {
         "dump-pg" => env!("CARGO_BIN_EXE_dump-pg"),
+        "dump-neo4j" => env!("CARGO_BIN_EXE_dump-neo4j"),
         "vault-put" => env!("CARGO_BIN_EXE_vault-put"),
         "vault-get" => env!("CARGO_BIN_EXE_vault-get"),
         "snap-qdrant" => env!("CARGO_BIN_EXE_snap-qdrant"),

@@ -18,9 +18,10 @@ use clap_mangen::roff::{bold, roman, Roff};
 use clap_mangen::Man;
 
 /// The documented tools, by hand (as uudoc lists the utilities).
-const TOOLS: [fn() -> Command; 6] = [
+const TOOLS: [fn() -> Command; 7] = [
     dump_pg::command,
     snap_qdrant::command,
+    dump_neo4j::command,
     vault_put::command,
     vault_get::command,
     vault_ledger::command,

@@ -11,15 +11,26 @@
 //! ineffective, a watchdog thread reacts to the flag: it stops the child processes that
 //! [`crate::child`] registered (which ends the blocked read, and the loop then cleans up as
 //! usual), and if the tool is still running [`GRACE`] later it exits with status 2.
+//!
+//! Some work must not be cut short by the first signal, because stopping half-way would
+//! do more harm than finishing: restarting a DBMS that a dump stopped, or loading a
+//! database back from its rollback copy after a failed restore destroyed it. Such work
+//! runs under a [`Deferred`] guard ([`defer`]): while one is held, the signal is held back
+//! — [`is_interrupted`] and [`check`] say no, the watchdog waits — and it takes effect as
+//! soon as the last guard is dropped; the watchdog neither stops the children of such work
+//! nor exits while a guard lives. A second signal still ends the tool at once.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Live [`Deferred`] guards.
+static DEFERRED: AtomicUsize = AtomicUsize::new(0);
 
 /// Child processes to stop when a signal arrives (pids).
 static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
@@ -41,16 +52,30 @@ pub fn install() {
 }
 
 fn watchdog() {
-    while !is_interrupted() {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    for pid in CHILDREN.lock().unwrap().iter() {
-        // SAFETY: kill with a pid we spawned and a signal number; no memory involved.
-        unsafe {
-            libc::kill(*pid as libc::pid_t, libc::SIGTERM);
+    loop {
+        while !is_interrupted() {
+            std::thread::sleep(Duration::from_millis(100));
         }
+        let children = CHILDREN.lock().unwrap();
+        // A guard taken since the check: its work (and its children) must not be stopped.
+        // Children register under this lock, so none spawned under a guard is signalled.
+        if DEFERRED.load(Ordering::SeqCst) > 0 {
+            continue;
+        }
+        for pid in children.iter() {
+            // SAFETY: kill with a pid we spawned and a signal number; no memory involved.
+            unsafe {
+                libc::kill(*pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
+        break;
     }
     std::thread::sleep(GRACE);
+    // Work under a guard finishes first, however long it takes (a second signal still
+    // ends the tool at once).
+    while DEFERRED.load(Ordering::SeqCst) > 0 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     eprintln!(
         "{}: error: cleaning up after the signal took longer than {} s; exiting",
         crate::cli::tool_name(),
@@ -69,9 +94,28 @@ pub fn forget_child(pid: u32) {
     CHILDREN.lock().unwrap().retain(|p| *p != pid);
 }
 
-/// Whether a termination signal arrived.
+/// Whether a termination signal arrived (and is not being held back by a [`Deferred`]).
 pub fn is_interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    INTERRUPTED.load(Ordering::SeqCst) && DEFERRED.load(Ordering::SeqCst) == 0
+}
+
+/// Holds back a termination signal while it lives: see the [module docs](self). Get one
+/// with [`defer`] around work that must finish once started.
+#[must_use = "the signal is held back only while the guard lives"]
+pub struct Deferred {
+    _private: (),
+}
+
+/// Holds back the first termination signal until the returned guard is dropped.
+pub fn defer() -> Deferred {
+    DEFERRED.fetch_add(1, Ordering::SeqCst);
+    Deferred { _private: () }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        DEFERRED.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// An error if a termination signal arrived: long loops call this between chunks.
@@ -94,5 +138,44 @@ pub fn sleep(duration: Duration) -> io::Result<()> {
             return Ok(());
         }
         std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Run by [`a_deferred_signal_takes_effect_when_the_guard_goes`] in a process of its
+    /// own: the flag is process-wide, and the other tests of this binary must not see it.
+    #[test]
+    #[ignore = "run in a child process by a_deferred_signal_takes_effect_when_the_guard_goes"]
+    fn deferred_signal_in_a_child_process() {
+        let guard = defer();
+        INTERRUPTED.store(true, Ordering::SeqCst);
+        assert!(!is_interrupted() && check().is_ok() && sleep(Duration::from_millis(1)).is_ok());
+        let nested = defer();
+        drop(guard);
+        assert!(!is_interrupted(), "held back while any guard lives");
+        drop(nested);
+        assert!(is_interrupted() && check().is_err());
+    }
+
+    #[test]
+    fn a_deferred_signal_takes_effect_when_the_guard_goes() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "interrupt::tests::deferred_signal_in_a_child_process",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("1 passed"), "{text}");
     }
 }

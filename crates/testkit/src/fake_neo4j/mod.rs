@@ -23,6 +23,7 @@ pub mod graph;
 pub mod home;
 pub mod render;
 pub mod request;
+pub mod samples;
 pub mod server;
 pub mod temporal;
 pub mod value;
