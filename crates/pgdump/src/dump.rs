@@ -16,6 +16,21 @@ use crate::stats::{collect, PgStats};
 /// The `artifact.format` of a PostgreSQL dump.
 pub const FORMAT: &str = "pg_dump/custom";
 
+/// pg_dump's gzip level unless told otherwise. Level 1, not pg_dump's default 6: on the
+/// float embeddings an AI platform stores, level 6 took 3.5x the time of level 1 for 10 %
+/// less size (127 MB database: 23 s and 110 MB against 6.6 s and 121 MB); on text-heavy
+/// data (pgbench) both give the same size in the same time.
+pub const DEFAULT_COMPRESSION: u8 = 1;
+
+/// How the dumps of one run are made.
+#[derive(Clone, Debug)]
+pub struct DumpOptions {
+    /// The run id every manifest carries.
+    pub run: Name,
+    /// pg_dump's gzip level, 0 (none) to 9.
+    pub compress: u8,
+}
+
 /// A database `--all` is to back up, and why it cannot be when it cannot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listed {
@@ -126,13 +141,22 @@ pub fn dump_database(
     pg: &Pg,
     database: &str,
     name: &Name,
-    run: &Name,
     spool: &SpoolDir,
+    options: &DumpOptions,
     progress: &dyn Progress,
     announce: &mut dyn FnMut(&Manifest),
 ) -> Manifest {
-    let mut manifest = new_manifest(pg, database, name, run);
-    if let Err(e) = dump_into(pg, database, spool, progress, &mut manifest, announce) {
+    let mut manifest = new_manifest(pg, database, name, &options.run);
+    let dumped = dump_into(
+        pg,
+        database,
+        spool,
+        options,
+        progress,
+        &mut manifest,
+        announce,
+    );
+    if let Err(e) = dumped {
         manifest.fail(e);
     }
     progress.finish();
@@ -143,6 +167,7 @@ fn dump_into(
     pg: &Pg,
     database: &str,
     spool: &SpoolDir,
+    options: &DumpOptions,
     progress: &dyn Progress,
     manifest: &mut Manifest,
     announce: &mut dyn FnMut(&Manifest),
@@ -180,6 +205,7 @@ fn dump_into(
     let mut cmd = pg.tool("pg_dump");
     cmd.env("PGDATABASE", database)
         .args(["--format=custom", "--no-password"])
+        .arg(format!("--compress={}", options.compress))
         .arg(format!("--snapshot={snapshot}"));
 
     // Count on a second connection while pg_dump streams: exact counts of big tables take
@@ -205,12 +231,17 @@ fn dump_into(
         what: "cannot finish the spool file".into(),
         source,
     })?;
+    let mut extra = serde_json::Map::new();
+    extra.insert(
+        "compression".into(),
+        format!("gzip:{}", options.compress).into(),
+    );
     manifest.artifact = Some(Artifact {
         path: written.path,
         format: FORMAT.to_owned(),
         bytes: written.bytes,
         sha256: written.sha256,
-        extra: Default::default(),
+        extra,
     });
     manifest.set_fingerprint(&Fingerprint::Postgres(stats));
     Ok(())
