@@ -82,6 +82,9 @@ impl Stack {
         for tool in TOOLS {
             std::os::unix::fs::symlink(bin(tool), dir.join(tool)).unwrap();
         }
+        // stackvault-dr-drill runs stackvault-restore from PATH.
+        let restore = "stackvault-restore";
+        std::os::unix::fs::symlink(wrapper(restore), dir.join(restore)).unwrap();
         let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap());
         std::fs::create_dir_all(s.path().join("metrics")).unwrap();
         Stack {
@@ -478,6 +481,92 @@ fn the_menu_restores_nothing_unless_the_name_is_typed_back() {
 }
 
 #[test]
+fn the_drill_restores_the_newest_set_into_scratch_targets_and_measures_rto_per_database() {
+    let st = Stack::new();
+    st.cmd("stackvault-nightly").run().succeeds();
+    let scratch_qdrant = FakeQdrant::start();
+    let scratch_neo4j = FakeNeo4j::builder()
+        .credentials("neo4j", NEO4J_PASSWORD)
+        .graph(Graph::new())
+        .start()
+        .unwrap();
+    let scratch_db = st.s.db_name("scratch");
+    let drill_env = st.s.path().join("drill.env");
+    std::fs::write(
+        &drill_env,
+        format!(
+            "QDRANT_URL={}\nNEO4J_URL={}\nSTACKVAULT_RESTORE_PG_DB={scratch_db}\n",
+            scratch_qdrant.url(),
+            scratch_neo4j.url()
+        ),
+    )
+    .unwrap();
+    let cleaned = st.s.path().join("cleaned");
+    let out = st
+        .cmd("stackvault-dr-drill")
+        .env("STACKVAULT_DRILL_ENV_FILE", &drill_env)
+        .env(
+            "STACKVAULT_DRILL_CLEANUP",
+            format!("touch '{}'", cleaned.display()),
+        )
+        .args(["--max-rto", "0"])
+        .run();
+    // Every database came back into its scratch target, proven by its restore tool...
+    assert_eq!(scratch_qdrant.count("docs"), Some(20), "{}", out.stderr);
+    assert_eq!(scratch_neo4j.counts("neo4j"), st.neo4j.counts("neo4j"));
+    let rows: i64 =
+        st.s.connect(&scratch_db)
+            .query_one("SELECT count(*) FROM notes", &[])
+            .unwrap()
+            .get(0);
+    assert_eq!(rows, 500);
+    // ... but nothing checked them, and an RTO of 0 minutes is always exceeded.
+    out.fails_with(2)
+        .stderr_contains(UNCHECKED)
+        .stderr_contains("ALERT rto_exceeded")
+        .stderr_contains("stackvault-dr-drill: postgres: RTO ");
+    assert!(cleaned.exists(), "the cleanup ran");
+    let log = std::fs::read_to_string(st.s.path().join("log/dr_test_log.ndjson")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(log.trim()).unwrap();
+    assert_eq!(
+        line,
+        serde_json::from_str::<serde_json::Value>(out.stdout.trim()).unwrap()
+    );
+    assert_eq!(
+        (&line["result"], &line["rto_exceeded"]),
+        (&json!("failed"), &json!(true))
+    );
+    let per_kind: Vec<_> = line["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap(),
+                d["exit_status"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(per_kind, [("postgres", 2), ("qdrant", 2), ("neo4j", 2)]);
+    for d in line["databases"].as_array().unwrap() {
+        assert!(d["rto_seconds"].as_f64().unwrap() > 0.0, "{d}");
+    }
+    assert!(line["rto_seconds"].as_f64().unwrap() > 0.0);
+
+    // A scratch target that is the production one: refused before anything is touched.
+    std::fs::write(
+        &drill_env,
+        format!("STACKVAULT_RESTORE_PG_DB={scratch_db}\n"),
+    )
+    .unwrap();
+    st.cmd("stackvault-dr-drill")
+        .env("STACKVAULT_DRILL_ENV_FILE", &drill_env)
+        .run()
+        .fails_with(2)
+        .stderr_contains("the scratch Qdrant is the production one");
+}
+
+#[test]
 fn the_units_pass_systemd_analyze_verify() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
@@ -514,6 +603,8 @@ fn the_units_pass_systemd_analyze_verify() {
         units,
         [
             "stackvault-alert@.service",
+            "stackvault-dr-drill.service",
+            "stackvault-dr-drill.timer",
             "stackvault-nightly.service",
             "stackvault-nightly.timer"
         ]

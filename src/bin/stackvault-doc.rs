@@ -30,10 +30,14 @@ const TOOLS: [fn() -> Command; 7] = [
 
 /// The shell wrappers of `bin-wrappers/`: their `--help` is a heredoc between `<<'HELP'`
 /// and `HELP` in the script, and their page is rendered from that same text.
-const WRAPPERS: [(&str, &str); 2] = [
+const WRAPPERS: [(&str, &str); 3] = [
     (
         "stackvault-nightly",
         include_str!("../../bin-wrappers/stackvault-nightly"),
+    ),
+    (
+        "stackvault-dr-drill",
+        include_str!("../../bin-wrappers/stackvault-dr-drill"),
     ),
     (
         "stackvault-restore",
@@ -149,7 +153,10 @@ fn man_pages() -> Vec<(String, Vec<u8>)> {
     for (name, script) in WRAPPERS {
         let refs = see_also(name);
         let refs = refs.iter().map(|(n, s)| (n.as_str(), *s));
-        pages.push((format!("{name}.1"), wrapper_page(wrapper_help(script), refs)));
+        pages.push((
+            format!("{name}.1"),
+            wrapper_page(wrapper_help(script), refs),
+        ));
     }
     pages
 }
@@ -418,7 +425,11 @@ mod tests {
                 .arg("--help")
                 .output()
                 .unwrap();
-            assert_eq!(String::from_utf8_lossy(&out.stdout), wrapper_help(script), "{name}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                wrapper_help(script),
+                "{name}"
+            );
         }
         let pages = man_pages();
         let (_, page) = pages
