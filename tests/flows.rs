@@ -567,6 +567,49 @@ fn the_drill_restores_the_newest_set_into_scratch_targets_and_measures_rto_per_d
 }
 
 #[test]
+fn smoke_prints_one_line_per_check() {
+    let st = Stack::new();
+    st.cmd("stackvault-nightly")
+        .args(["--only", "postgres,neo4j"])
+        .run()
+        .succeeds();
+    let out = st.cmd("stackvault-smoke").run();
+    out.fails_with(1);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let expected = [
+        "ok vault: 2 backups listed",
+        "ok recent postgres: the newest good backup is 0h old",
+        "FAIL recent qdrant: no good backup in the vault",
+        "ok recent neo4j: the newest good backup is 0h old",
+        "FAIL databases: integrity-check is not on PATH: the databases were NOT checked",
+    ];
+    assert_eq!(lines[..5], expected, "{}", out.stdout);
+    // The ledger saw no qdrant backup, so it raises no alert of its own about it.
+    assert_eq!(lines[5..], ["ok ledger: no alert"], "{}", out.stdout);
+
+    // A vault that cannot be listed: its directory is a file.
+    let not_a_dir = st.s.path().join("not-a-dir");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let out = st
+        .cmd("stackvault-smoke")
+        .env("VAULT_URL", format!("file://{}", not_a_dir.display()))
+        .env_remove("LEDGER_URL")
+        .run();
+    out.fails_with(1);
+    assert!(
+        out.stdout
+            .starts_with("FAIL vault: vault-get --list failed"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.ends_with("skip ledger: LEDGER_URL unset\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
 fn the_units_pass_systemd_analyze_verify() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
