@@ -610,6 +610,64 @@ fn smoke_prints_one_line_per_check() {
 }
 
 #[test]
+fn setup_prepares_spool_vault_and_ledger_and_is_idempotent() {
+    use std::os::unix::fs::PermissionsExt;
+    let st = Stack::new();
+    let bucket = format!("{}-setup", st.s.db().replace('_', "-"));
+    let spool = st.s.path().join("setup-spool");
+    // A ledger database without tables (the stack's own has them already).
+    let ledger_db = st.s.db_name("setup_ledger");
+    st.s.create_db(&ledger_db);
+    let ledger = format!("dbname={ledger_db}");
+    let setup = || {
+        // Backup ids have a resolution of one second.
+        std::thread::sleep(Duration::from_millis(1100));
+        st.cmd("stackvault-setup")
+            .env("VAULT_URL", format!("s3://{bucket}/stack"))
+            .env("STACKVAULT_SPOOL", &spool)
+            .env("LEDGER_URL", &ledger)
+            .run()
+    };
+    let first = setup();
+    first
+        .succeeds()
+        .stderr_contains("spool: ")
+        .stderr_contains(" created")
+        .stderr_contains("vault: ready")
+        .stderr_contains("ledger: ready")
+        .stderr_contains("test backup: stored");
+    let mode = std::fs::metadata(&spool).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    assert!(
+        first.stdout.contains(&format!("postgres_{}_", st.s.db())),
+        "{}",
+        first.stdout
+    );
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let second = setup();
+    second.succeeds().stderr_contains("mode set to 0700");
+    assert_eq!(
+        second.stdout.lines().count(),
+        3,
+        "a header and two backups: {}",
+        second.stdout
+    );
+    let rows: i64 =
+        st.s.connect(&ledger_db)
+            .query_one(
+                "SELECT count(*) FROM backup_history WHERE status = 'success'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+    assert_eq!(rows, 2);
+    setup()
+        .succeeds()
+        .stderr_contains(&format!("spool: {} ok", spool.display()))
+        .stderr_contains("is at schema version");
+}
+
+#[test]
 fn the_units_pass_systemd_analyze_verify() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();

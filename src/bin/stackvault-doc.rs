@@ -30,7 +30,11 @@ const TOOLS: [fn() -> Command; 7] = [
 
 /// The shell wrappers of `bin-wrappers/`: their `--help` is a heredoc between `<<'HELP'`
 /// and `HELP` in the script, and their page is rendered from that same text.
-const WRAPPERS: [(&str, &str); 4] = [
+const WRAPPERS: [(&str, &str); 5] = [
+    (
+        "stackvault-setup",
+        include_str!("../../bin-wrappers/stackvault-setup"),
+    ),
     (
         "stackvault-smoke",
         include_str!("../../bin-wrappers/stackvault-smoke"),

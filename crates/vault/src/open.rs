@@ -75,6 +75,24 @@ pub fn open(url: &str, s3: impl FnOnce() -> S3Config) -> Result<Arc<dyn Backend>
     })
 }
 
+/// Creates the vault at `url` if it is missing — the S3 bucket (one that exists must be
+/// ours), or the directory — then opens it (for set-up; idempotent).
+pub fn create(url: &str, s3: impl FnOnce() -> S3Config) -> Result<Arc<dyn Backend>> {
+    Ok(match VaultUrl::parse(url)? {
+        VaultUrl::Dir(path) => Arc::new(DirBackend::new(path)?),
+        VaultUrl::S3 { bucket, prefix } => {
+            let config = S3Config {
+                bucket,
+                prefix,
+                ..s3()
+            };
+            let backend = S3Backend::new(config)?;
+            backend.create_bucket()?;
+            Arc::new(backend)
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
