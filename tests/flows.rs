@@ -668,6 +668,67 @@ fn setup_prepares_spool_vault_and_ledger_and_is_idempotent() {
 }
 
 #[test]
+fn the_compose_files_are_valid_and_hold_no_secret() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files = [
+        "compose/docker-compose.yaml",
+        "compose/docker-compose.test.yaml",
+    ];
+    // Debian's python3 with python3-yaml and python3-jsonschema, as docker-compose uses.
+    let out = Command::new("/usr/bin/python3")
+        .arg(repo.join("tests/fixtures/compose/validate.py"))
+        .arg(repo.join("tests/fixtures/compose/compose-spec.json"))
+        .args(files.map(|f| repo.join(f)))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let secrets = [
+        ("STACKVAULT_TEST_S3_ACCESS_KEY", "ak-flows"),
+        ("STACKVAULT_TEST_S3_SECRET_KEY", "sk-flows"),
+        ("NEO4J_AUTH", "neo4j/pw-flows"),
+    ];
+    for file in files {
+        let config = |with_secrets: bool| {
+            let mut cmd = Command::new("docker-compose");
+            cmd.args(["-p", "stackvault-check", "-f"])
+                .arg(repo.join(file))
+                .arg("config");
+            for (name, value) in secrets {
+                cmd.env_remove(name);
+                if with_secrets {
+                    cmd.env(name, value);
+                }
+            }
+            cmd.output()
+                .expect("docker-compose (Debian's package) runs")
+        };
+        let out = config(true);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("neo4j/pw-flows"),
+            "{file}: interpolated: {text}"
+        );
+        // Without the secrets in the environment, compose stops and names what is missing.
+        let out = config(false);
+        assert!(!out.status.success(), "{file}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("export "),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
 fn the_units_pass_systemd_analyze_verify() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
