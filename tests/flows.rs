@@ -138,6 +138,20 @@ impl Stack {
             )
     }
 
+    /// stackvault-restore's menu on a pseudo-terminal, answered by `steps` (what to wait
+    /// for, what to type, …); the transcript of the terminal is the outcome's stdout.
+    fn menu(&self, steps: &[&str]) -> Outcome {
+        let python = std::env::var("STACKVAULT_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+        let driver =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flows/pty_drive.py");
+        let restore = wrapper("stackvault-restore");
+        self.cmd_of(Path::new(&python))
+            .args([driver.as_os_str()])
+            .args(steps)
+            .args(["--".as_ref(), restore.as_os_str()])
+            .run()
+    }
+
     /// (kind, status) of every row of the ledger's backup_history, sorted.
     fn history(&self) -> Vec<(String, String)> {
         let mut rows: Vec<(String, String)> = self
@@ -419,16 +433,9 @@ fn the_menu_restores_a_chosen_backup_through_a_terminal() {
         .run()
         .succeeds();
     st.s.sql(st.s.db(), "DROP TABLE notes");
-    let python = std::env::var("STACKVAULT_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flows/pty_drive.py");
     let db = st.s.db().to_owned();
     let confirm = format!("Type '{db}' to restore");
-    let out = st
-        .cmd_of(Path::new(&python))
-        .args([driver.to_str().unwrap()])
-        .args(["Type [1-4", "1", "Backup [1-1]", "1", &confirm, &db, "--"])
-        .args([wrapper("stackvault-restore").to_str().unwrap()])
-        .run();
+    let out = st.menu(&["Type [1-4", "1", "Backup [1-1]", "1", &confirm, &db]);
     // One transcript: the terminal carries both stdout and stderr.
     let transcript = &out.stdout;
     for shown in [
@@ -455,22 +462,16 @@ fn the_menu_restores_nothing_unless_the_name_is_typed_back() {
         .run()
         .succeeds();
     st.s.sql(st.s.db(), "DELETE FROM notes WHERE id > 10");
-    let python = std::env::var("STACKVAULT_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flows/pty_drive.py");
-    let out = st
-        .cmd_of(Path::new(&python))
-        .args([driver.to_str().unwrap()])
-        .args([
-            "Type [1-4",
-            "7",
-            "Answer with a number",
-            "1",
-            "Backup [1-1]",
-            "1",
-        ])
-        .args(["to restore, anything else", "yes", "--"])
-        .args([wrapper("stackvault-restore").to_str().unwrap()])
-        .run();
+    let out = st.menu(&[
+        "Type [1-4",
+        "7",
+        "Answer with a number",
+        "1",
+        "Backup [1-1]",
+        "1",
+        "to restore, anything else",
+        "yes",
+    ]);
     assert!(
         out.stdout.contains("not confirmed; nothing restored"),
         "{}",
