@@ -98,6 +98,16 @@ impl Stack {
         }
     }
 
+    /// A stack whose vault holds one backup of its PostgreSQL database.
+    fn with_postgres_backup() -> Stack {
+        let st = Stack::new();
+        st.cmd("stackvault-nightly")
+            .args(["--only", "postgres"])
+            .run()
+            .succeeds();
+        st
+    }
+
     /// A wrapper configured for the whole stack, nothing of the developer's environment.
     fn cmd(&self, name: &str) -> TestCommand {
         self.cmd_of(&wrapper(name))
@@ -389,11 +399,7 @@ fn two_nightly_runs_never_overlap_and_a_killed_holder_leaves_no_lock() {
 
 #[test]
 fn restore_by_flags_refuses_what_it_cannot_do() {
-    let st = Stack::new();
-    st.cmd("stackvault-nightly")
-        .args(["--only", "postgres"])
-        .run()
-        .succeeds();
+    let st = Stack::with_postgres_backup();
     // Without --yes the restore tool refuses the existing database and leaves it alone.
     st.s.sql(st.s.db(), "DELETE FROM notes WHERE id > 10");
     let out = st
@@ -427,11 +433,7 @@ fn restore_by_flags_refuses_what_it_cannot_do() {
 
 #[test]
 fn the_menu_restores_a_chosen_backup_through_a_terminal() {
-    let st = Stack::new();
-    st.cmd("stackvault-nightly")
-        .args(["--only", "postgres"])
-        .run()
-        .succeeds();
+    let st = Stack::with_postgres_backup();
     st.s.sql(st.s.db(), "DROP TABLE notes");
     let db = st.s.db().to_owned();
     let confirm = format!("Type '{db}' to restore");
@@ -456,11 +458,7 @@ fn the_menu_restores_a_chosen_backup_through_a_terminal() {
 
 #[test]
 fn the_menu_restores_nothing_unless_the_name_is_typed_back() {
-    let st = Stack::new();
-    st.cmd("stackvault-nightly")
-        .args(["--only", "postgres"])
-        .run()
-        .succeeds();
+    let st = Stack::with_postgres_backup();
     st.s.sql(st.s.db(), "DELETE FROM notes WHERE id > 10");
     let out = st.menu(&[
         "Type [1-4",
