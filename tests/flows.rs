@@ -447,7 +447,8 @@ fn the_menu_restores_a_chosen_backup_through_a_terminal() {
         "run_",
         " ok",
         "Whatever exists there is replaced.",
-        "stackvault-restore: postgres: stopped", // restored, but not checked
+        "stackvault-restore: postgres: ok", // restored and proven...
+        "stackvault-restore: check: stopped", // ... but not checked
         UNCHECKED,
     ] {
         assert!(transcript.contains(shown), "no {shown:?} in:\n{transcript}");
@@ -535,6 +536,8 @@ fn the_drill_restores_the_newest_set_into_scratch_targets_and_measures_rto_per_d
         (&line["result"], &line["rto_exceeded"]),
         (&json!("failed"), &json!(true))
     );
+    assert_eq!(line["set_check_exit_status"], 2);
+    out.stderr_contains("integrity-check is not on PATH: the set was NOT checked");
     let per_kind: Vec<_> = line["databases"]
         .as_array()
         .unwrap()
