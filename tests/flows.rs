@@ -432,6 +432,38 @@ fn restore_by_flags_refuses_what_it_cannot_do() {
 }
 
 #[test]
+fn validate_only_downloads_and_verifies_without_restoring() {
+    let st = Stack::new();
+    st.cmd("stackvault-nightly").run().succeeds();
+    st.s.sql(st.s.db(), "DELETE FROM notes WHERE id > 10");
+    let out = st
+        .cmd("stackvault-restore")
+        .args(["--latest", "--validate-only"])
+        .run();
+    out.succeeds()
+        .stderr_contains("validated only, nothing restored");
+    let validated = out.manifests();
+    assert_eq!(
+        kinds(&validated),
+        set(&[
+            ("neo4j", Status::Ok),
+            ("postgres", Status::Ok),
+            ("qdrant", Status::Ok)
+        ])
+    );
+    assert!(validated.iter().all(|m| m.restore.is_none()));
+    assert_eq!(st.pg_rows(), 10, "nothing restored");
+    for m in &validated {
+        let path = &m.artifact.as_ref().unwrap().path;
+        assert!(
+            !path.exists(),
+            "the download {} was deleted",
+            path.display()
+        );
+    }
+}
+
+#[test]
 fn the_menu_restores_a_chosen_backup_through_a_terminal() {
     let st = Stack::with_postgres_backup();
     st.s.sql(st.s.db(), "DROP TABLE notes");
