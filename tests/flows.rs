@@ -533,9 +533,28 @@ fn the_drill_restores_the_newest_set_into_scratch_targets_and_measures_rto_per_d
         ),
     )
     .unwrap();
+    // The production targets come from the environment file, as on a real host: the
+    // restores must not read it again and restore over production.
+    let prod_env = st.s.path().join("stackvault.env");
+    std::fs::write(
+        &prod_env,
+        format!(
+            "QDRANT_URL={}\nNEO4J_URL={}\n",
+            st.qdrant.url(),
+            st.neo4j.url()
+        ),
+    )
+    .unwrap();
+    st.s.sql(
+        st.s.db(),
+        "INSERT INTO notes VALUES (501, 'after the backup')",
+    );
     let cleaned = st.s.path().join("cleaned");
     let out = st
         .cmd("stackvault-dr-drill")
+        .env_remove("QDRANT_URL")
+        .env_remove("NEO4J_URL")
+        .env("STACKVAULT_ENV_FILE", &prod_env)
         .env("STACKVAULT_DRILL_ENV_FILE", &drill_env)
         .env(
             "STACKVAULT_DRILL_CLEANUP",
@@ -552,6 +571,7 @@ fn the_drill_restores_the_newest_set_into_scratch_targets_and_measures_rto_per_d
             .unwrap()
             .get(0);
     assert_eq!(rows, 500);
+    assert_eq!(st.pg_rows(), 501, "production untouched");
     // ... but nothing checked them, and an RTO of 0 minutes is always exceeded.
     out.fails_with(2)
         .stderr_contains(UNCHECKED)
