@@ -22,6 +22,7 @@ mod test_vault_put;
 
 mod docs;
 mod faults;
+mod flows;
 mod hardening;
 mod pipeline;
 mod upload_while_dumping;

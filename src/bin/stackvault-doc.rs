@@ -28,8 +28,101 @@ const TOOLS: [fn() -> Command; 7] = [
     vault_prune::command,
 ];
 
+/// The shell wrappers of `bin-wrappers/`: their `--help` is a heredoc between `<<'HELP'`
+/// and `HELP` in the script, and their page is rendered from that same text.
+const WRAPPERS: [(&str, &str); 5] = [
+    (
+        "stackvault-setup",
+        include_str!("../../bin-wrappers/stackvault-setup"),
+    ),
+    (
+        "stackvault-smoke",
+        include_str!("../../bin-wrappers/stackvault-smoke"),
+    ),
+    (
+        "stackvault-nightly",
+        include_str!("../../bin-wrappers/stackvault-nightly"),
+    ),
+    (
+        "stackvault-dr-drill",
+        include_str!("../../bin-wrappers/stackvault-dr-drill"),
+    ),
+    (
+        "stackvault-restore",
+        include_str!("../../bin-wrappers/stackvault-restore"),
+    ),
+];
+
+/// The `--help` text of a wrapper script: what `usage()` prints.
+fn wrapper_help(script: &str) -> &str {
+    let start = script
+        .find("<<'HELP'\n")
+        .map(|i| i + "<<'HELP'\n".len())
+        .expect("a wrapper's help is a <<'HELP' heredoc");
+    let end = script[start..]
+        .find("\nHELP\n")
+        .expect("the heredoc ends with HELP");
+    &script[start..start + end + 1]
+}
+
+/// A wrapper's page from its `--help`: the first line is `name - summary`, then `Usage:`,
+/// then `Options:`; the rest is split as a tool's `after_long_help` is.
+fn wrapper_page<'a>(help: &str, see_also: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<u8> {
+    let (first, rest) = help.split_once("\n\n").expect("a summary line");
+    let (name, summary) = first.split_once(" - ").expect("name - summary");
+    let mut paras: Vec<&str> = rest.split("\n\n").collect();
+    let usage = paras.remove(0);
+    let mut head = Roff::new();
+    head.control("SH", ["NAME"])
+        .text([roman(format!("{name} - {summary}"))]);
+    head.control("SH", ["SYNOPSIS"]).control("nf", []);
+    for line in usage.lines() {
+        let line = line.strip_prefix("Usage: ").unwrap_or(line);
+        head.text([roman(line.trim())]);
+    }
+    head.control("fi", []);
+    let options = paras.iter().position(|p| p.starts_with("Options:\n"));
+    let options = options.map(|i| paras.remove(i));
+    let (prose, sections) = split_after_help(&paras.join("\n\n"));
+    let mut out = Roff::new().render();
+    let preamble = out.clone();
+    out.push_str(&format!(
+        ".TH {} 1 \"\" \"stackvault {}\" stackvault\n",
+        name.to_uppercase(),
+        env!("CARGO_PKG_VERSION")
+    ));
+    let mut parts = vec![head];
+    let mut description = Roff::new();
+    description.control("SH", ["DESCRIPTION"]);
+    parts.push(description);
+    parts.push(prose);
+    if let Some(options) = options {
+        let (_, mut sections) = split_after_help(options);
+        parts.append(&mut sections);
+    }
+    parts.extend(sections);
+    parts.push(see_also_section(see_also));
+    for part in parts {
+        let text = part.render();
+        out.push_str(text.strip_prefix(&preamble).unwrap_or(&text));
+    }
+    out.into_bytes()
+}
+
+fn see_also_section<'a>(see_also: impl Iterator<Item = (&'a str, &'a str)>) -> Roff {
+    let mut refs = Roff::new();
+    refs.control("SH", ["SEE ALSO"]);
+    let mut line = vec![];
+    for (i, (name, section)) in see_also.enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        line.extend([roman(sep), bold(name), roman(format!("({section})"))]);
+    }
+    refs.text(line);
+    refs
+}
+
 /// Every man page, in memory: (file name, roff source). Each tool comes with one page per
-/// subcommand (`dump-pg-restore.1` for `dump-pg restore`).
+/// subcommand (`dump-pg-restore.1` for `dump-pg restore`), each wrapper with one.
 fn man_pages() -> Vec<(String, Vec<u8>)> {
     let mut commands = vec![];
     for tool in TOOLS {
@@ -46,19 +139,34 @@ fn man_pages() -> Vec<(String, Vec<u8>)> {
         commands.push(cmd);
         commands.extend(subs);
     }
-    let names: Vec<String> = commands.iter().map(display_name).collect();
-    commands
+    let mut names: Vec<String> = commands.iter().map(display_name).collect();
+    names.extend(WRAPPERS.iter().map(|(name, _)| name.to_string()));
+    let see_also = |name: &str| {
+        names
+            .iter()
+            .filter(|n| **n != name)
+            .map(|n| (n.clone(), "1"))
+            .chain([("backup-manifest".to_owned(), "5")])
+            .collect::<Vec<_>>()
+    };
+    let mut pages: Vec<(String, Vec<u8>)> = commands
         .into_iter()
         .map(|cmd| {
             let name = display_name(&cmd);
-            let see_also = names
-                .iter()
-                .filter(|n| **n != name)
-                .map(|n| (n.as_str(), "1"));
-            let see_also = see_also.chain([("backup-manifest", "5")]);
-            (format!("{name}.1"), page(cmd, see_also))
+            let refs = see_also(&name);
+            let refs = refs.iter().map(|(n, s)| (n.as_str(), *s));
+            (format!("{name}.1"), page(cmd, refs))
         })
-        .collect()
+        .collect();
+    for (name, script) in WRAPPERS {
+        let refs = see_also(name);
+        let refs = refs.iter().map(|(n, s)| (n.as_str(), *s));
+        pages.push((
+            format!("{name}.1"),
+            wrapper_page(wrapper_help(script), refs),
+        ));
+    }
+    pages
 }
 
 fn display_name(cmd: &Command) -> String {
@@ -77,14 +185,7 @@ fn page<'a>(cmd: Command, see_also: impl Iterator<Item = (&'a str, &'a str)>) ->
         .or(cmd.get_after_help())
         .map(|s| s.to_string());
     let (prose, sections) = split_after_help(after.as_deref().unwrap_or(""));
-    let mut refs = Roff::new();
-    refs.control("SH", ["SEE ALSO"]);
-    let mut line = vec![];
-    for (i, (name, section)) in see_also.enumerate() {
-        let sep = if i == 0 { "" } else { ", " };
-        line.extend([roman(sep), bold(name), roman(format!("({section})"))]);
-    }
-    refs.text(line);
+    let refs = see_also_section(see_also);
 
     // The title line by hand: no date, so that the pages do not change from one run to the
     // next (Man::render_title writes an empty date as nothing at all, which moves the source
@@ -321,6 +422,32 @@ mod tests {
         assert!(text.contains("\\fBdump\\-pg restore\\fR"), "synopsis");
         assert!(text.contains("\\fB\\-\\-target\\-db\\fR"));
         assert!(text.contains("pg_restore runs in"));
+        assert_eq!(text.matches(".ie ").count(), 1, "one preamble");
+    }
+
+    #[test]
+    fn a_wrapper_page_is_its_help() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for (name, script) in WRAPPERS {
+            let out = std::process::Command::new(repo.join("bin-wrappers").join(name))
+                .arg("--help")
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                wrapper_help(script),
+                "{name}"
+            );
+        }
+        let pages = man_pages();
+        let (_, page) = pages
+            .iter()
+            .find(|(n, _)| n == "stackvault-nightly.1")
+            .unwrap();
+        let text = String::from_utf8_lossy(page);
+        assert!(text.contains(".TH STACKVAULT-NIGHTLY 1 \"\" "));
+        assert!(text.contains(".SH OPTIONS") && text.contains(".SH ENVIRONMENT"));
+        assert!(text.contains("\\-\\-only KINDS"), "{text}");
         assert_eq!(text.matches(".ie ").count(), 1, "one preamble");
     }
 

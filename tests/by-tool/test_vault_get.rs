@@ -299,3 +299,43 @@ fn a_range_that_trickles_past_the_request_timeout_is_given_up_within_it() {
         s.spool_files()
     );
 }
+
+#[test]
+fn check_format_fails_a_download_that_does_not_start_as_its_format() {
+    let s = Scenario::new();
+    let backend = vault::DirBackend::new(s.path().join("vault")).unwrap();
+    // Stored as pg_dump/custom, but its bytes are the id repeated: no PGDMP.
+    let stored = crate::util::store_fabricated(
+        &s,
+        &backend,
+        "postgres",
+        "app",
+        crate::util::days(1.0),
+        4096,
+    );
+    let fetch = |check: bool| {
+        let mut args = vec![
+            "--vault".to_owned(),
+            s.dir_vault(),
+            "--id".into(),
+            stored.id.to_string(),
+        ];
+        if check {
+            args.push("--check-format".into());
+        }
+        s.cmd(&bin("vault-get")).args(args).run()
+    };
+    fetch(false).succeeds();
+    let out = fetch(true);
+    out.fails_with(1);
+    let m = out.manifest();
+    assert_eq!(m.status, Status::Failed);
+    assert!(
+        m.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("is not pg_dump/custom"),
+        "{:?}",
+        m.error
+    );
+}

@@ -460,3 +460,30 @@ fn a_part_that_keeps_failing_aborts_the_upload_and_keeps_the_spool_file() {
     );
     assert_eq!(s.spool_files(), ["postgres_flaky_20250130_020000.dump"]);
 }
+
+#[test]
+fn create_vault_makes_a_missing_bucket_or_directory_and_is_idempotent() {
+    let s = Scenario::new();
+    let bucket = format!("{}-created", s.db().replace('_', "-"));
+    for vault in [
+        format!("s3://{bucket}/stack"),
+        format!("file://{}", s.path().join("new-vault").display()),
+    ] {
+        for _ in 0..2 {
+            s.cmd(&bin("vault-put"))
+                .args(["--vault", &vault, "--create-vault"])
+                .run()
+                .succeeds()
+                .stderr_contains("is ready");
+        }
+        let m = spooled(&s, "postgres_app_20250130_020000", 1000);
+        let out = s
+            .cmd(&bin("vault-put"))
+            .args(["--vault", &vault])
+            .manifests_in(&[m])
+            .run();
+        out.succeeds();
+        assert_eq!(out.manifest().status, Status::Ok);
+    }
+    assert!(s.path().join("new-vault").is_dir());
+}

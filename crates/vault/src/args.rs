@@ -137,6 +137,14 @@ impl VaultArgs {
             .map_err(|m| crate::Error::new(crate::ErrorKind::InvalidInput, m))?;
         crate::open(&url, || self.s3_config())
     }
+
+    /// Creates the vault these flags name if it is missing, and opens it ([`crate::create`]).
+    pub fn create(&self) -> Result<std::sync::Arc<dyn crate::Backend>, crate::Error> {
+        let url = self
+            .url()
+            .map_err(|m| crate::Error::new(crate::ErrorKind::InvalidInput, m))?;
+        crate::create(&url, || self.s3_config())
+    }
 }
 
 fn parse_part_size(text: &str) -> Result<u64, String> {

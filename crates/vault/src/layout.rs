@@ -64,6 +64,21 @@ pub fn extension(manifest: &Manifest) -> String {
     }
 }
 
+/// Where the bytes every artifact of `format` starts with sit, and what they are, for a
+/// check of a download without restoring it (`vault-get --check-format`); `None` for a
+/// format without fixed leading bytes or one this version does not know.
+pub fn format_magic(format: &str) -> Option<(usize, &'static [u8])> {
+    match format {
+        "pg_dump/custom" => Some((0, b"PGDMP")),
+        // A tar: POSIX ("ustar\0") and GNU ("ustar ") headers both start so.
+        "qdrant/snapshot" => Some((257, b"ustar")),
+        "neo4j/dump" => Some((0, b"DZV1")),
+        "neo4j/cypher-jsonl+gzip" => Some((0, &[0x1f, 0x8b])),
+        "neo4j/cypher-jsonl+zstd" => Some((0, &[0x28, 0xb5, 0x2f, 0xfd])),
+        _ => None,
+    }
+}
+
 fn extension_of(id: &Id, format: &str, path: &Path) -> String {
     let known = match format {
         "pg_dump/custom" => Some("dump"),
@@ -130,6 +145,23 @@ mod tests {
             extra: Default::default(),
         });
         m
+    }
+
+    #[test]
+    fn format_magics() {
+        for (format, expected) in [
+            ("pg_dump/custom", Some((0, &b"PGDMP"[..]))),
+            ("qdrant/snapshot", Some((257, &b"ustar"[..]))),
+            ("neo4j/dump", Some((0, &b"DZV1"[..]))),
+            (
+                "neo4j/cypher-jsonl+zstd",
+                Some((0, &[0x28, 0xb5, 0x2f, 0xfd][..])),
+            ),
+            ("neo4j/cypher-jsonl", None),
+            ("something/new", None),
+        ] {
+            assert_eq!(format_magic(format), expected, "{format}");
+        }
     }
 
     #[test]

@@ -41,5 +41,5 @@ pub use expect::{AtEndAnswer, Expect};
 pub use key::ObjectKey;
 #[cfg(any(test, feature = "testing"))]
 pub use mem::MemBackend;
-pub use open::{open, VaultUrl};
+pub use open::{create, open, VaultUrl};
 pub use s3::S3Backend;

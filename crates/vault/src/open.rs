@@ -62,7 +62,22 @@ impl VaultUrl {
 /// Opens the vault at `url`. `s3` supplies endpoint, credentials and tuning for `s3://`
 /// URLs; its `bucket` and `prefix` are taken from the URL.
 pub fn open(url: &str, s3: impl FnOnce() -> S3Config) -> Result<Arc<dyn Backend>> {
+    open_or_create(url, s3, false)
+}
+
+/// Creates the vault at `url` if it is missing — the S3 bucket (one that exists must be
+/// ours), or the directory — then opens it (for set-up; idempotent).
+pub fn create(url: &str, s3: impl FnOnce() -> S3Config) -> Result<Arc<dyn Backend>> {
+    open_or_create(url, s3, true)
+}
+
+fn open_or_create(
+    url: &str,
+    s3: impl FnOnce() -> S3Config,
+    create: bool,
+) -> Result<Arc<dyn Backend>> {
     Ok(match VaultUrl::parse(url)? {
+        // A directory vault is created on opening anyway.
         VaultUrl::Dir(path) => Arc::new(DirBackend::new(path)?),
         VaultUrl::S3 { bucket, prefix } => {
             let config = S3Config {
@@ -70,7 +85,11 @@ pub fn open(url: &str, s3: impl FnOnce() -> S3Config) -> Result<Arc<dyn Backend>
                 prefix,
                 ..s3()
             };
-            Arc::new(S3Backend::new(config)?)
+            let backend = S3Backend::new(config)?;
+            if create {
+                backend.create_bucket()?;
+            }
+            Arc::new(backend)
         }
     })
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use manifest::time::human_age;
 use manifest::{Id, Kind, Manifest, Name};
-use toolkit::cli::{self, CommonArgs, EXIT_CODES_HELP};
+use toolkit::cli::{self, quote, CommonArgs, EXIT_CODES_HELP};
 use toolkit::progress::{self, format_bytes, Style};
 use toolkit::spool::SpoolDir;
 use vault::args::VaultArgs;
@@ -68,6 +68,13 @@ pub struct Cli {
     /// Fetch every backup of this run (a backup set), optionally only of --kind.
     #[arg(long, value_name = "RUN")]
     run: Option<Name>,
+
+    /// With a download: also check that each artifact starts as its format does
+    /// (pg_dump custom: PGDMP; Qdrant snapshot: a tar; Neo4j dump: DZV1; Neo4j export: a
+    /// zstd or gzip frame); one that does not is a failed record. A format without known
+    /// leading bytes is passed with a note
+    #[arg(long, conflicts_with_all = ["list", "orphans"])]
+    check_format: bool,
 
     #[command(flatten)]
     common: CommonArgs,
@@ -153,6 +160,10 @@ fn fetch_all(
         let fetched = ops::fetch(backend, &manifest, spool, &*progress);
         progress.finish();
         match fetched {
+            Ok(local) if cli.check_format => match check_format(&local) {
+                Ok(()) => cli::emit(&mut out, &local)?,
+                Err(message) => cli::emit_failed(&mut out, local, message)?,
+            },
             Ok(local) => cli::emit(&mut out, &local)?,
             Err(e) => {
                 let message = format!("cannot fetch {}: {}", manifest.id, cli::chain(&e));
@@ -160,6 +171,34 @@ fn fetch_all(
             }
         }
         cli::stop_if_interrupted()?;
+    }
+    Ok(())
+}
+
+/// Whether the downloaded artifact starts with its format's leading bytes.
+fn check_format(manifest: &Manifest) -> Result<(), String> {
+    use std::io::Read;
+    let artifact = manifest
+        .artifact
+        .as_ref()
+        .expect("a fetched manifest has one");
+    let Some((offset, magic)) = vault::layout::format_magic(&artifact.format) else {
+        cli::info(format!(
+            "{}: format {} has no known leading bytes; not checked",
+            manifest.id,
+            quote(&artifact.format)
+        ));
+        return Ok(());
+    };
+    let mut head = Vec::with_capacity(offset + magic.len());
+    toolkit::fs::open_regular(&artifact.path)
+        .and_then(|f| f.take((offset + magic.len()) as u64).read_to_end(&mut head))
+        .map_err(|e| format!("cannot read {}: {e}", quote(&artifact.path)))?;
+    if head.get(offset..) != Some(magic) {
+        return Err(format!(
+            "{} is not {}: it does not start as that format does",
+            manifest.id, artifact.format
+        ));
     }
     Ok(())
 }

@@ -53,7 +53,8 @@ an endpoint with a private certificate authority.
 Examples:
   dump-pg --dbname app | vault-put --vault s3://backups/stack > run.ndjson
   dump-pg --all --announce | vault-put --vault s3://backups/stack
-  vault-put --vault file:///srv/vault --keep < manifests.ndjson";
+  vault-put --vault file:///srv/vault --keep < manifests.ndjson
+  vault-put --create-vault < /dev/null";
 
 /// Upload the artifacts that manifests name into the vault, verified.
 ///
@@ -75,6 +76,12 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = Verify::Checksum, value_name = "HOW")]
     verify: Verify,
 
+    /// Create the vault first if it is missing: the S3 bucket (one that exists must be
+    /// ours) or the directory. For set-up (stackvault-setup); with no input, nothing else
+    /// happens.
+    #[arg(long)]
+    create_vault: bool,
+
     #[command(flatten)]
     common: CommonArgs,
 
@@ -90,7 +97,13 @@ pub fn command() -> clap::Command {
 /// Runs the tool.
 pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
     let cli = Cli::from_arg_matches(matches)?;
-    let backend = cli.vault.open()?;
+    let backend = if cli.create_vault {
+        let backend = cli.vault.create()?;
+        cli::info(format!("vault {} is ready", backend.location()));
+        backend
+    } else {
+        cli.vault.open()?
+    };
     // The spool is only needed to know which files are ours to delete.
     let spool = if cli.keep {
         None
