@@ -186,8 +186,10 @@ pub struct Neo4jSide {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetRules {
-    /// Kinds every run must have [default: postgres, qdrant, neo4j].
-    pub kinds: Option<Vec<String>>,
+    /// Kinds every run must have [default: none required: the set's kinds, failures and
+    /// spread are reported, a missing kind is not judged].
+    #[serde(default)]
+    pub kinds: Vec<String>,
     /// Longest time between the first and the last backup of a run (`2h`) [default: none].
     #[serde(default, with = "duration_text")]
     pub max_spread: Option<Duration>,
@@ -202,15 +204,6 @@ mod duration_text {
         let text: Option<String> = Option::deserialize(d)?;
         text.map(|t| manifest::time::parse_duration(&t).map_err(serde::de::Error::custom))
             .transpose()
-    }
-}
-
-impl SetRules {
-    /// The kinds a set must hold.
-    pub fn kinds(&self) -> Vec<String> {
-        self.kinds
-            .clone()
-            .unwrap_or_else(|| vec!["postgres".into(), "qdrant".into(), "neo4j".into()])
     }
 }
 
@@ -275,7 +268,7 @@ impl Rules {
                 table(&p.table)?;
             }
         }
-        for kind in self.backup_set.kinds() {
+        for kind in &self.backup_set.kinds {
             if kind.parse::<manifest::Kind>().is_err() {
                 return Err(format!("backup_set kind {kind:?} is not a kind"));
             }

@@ -426,7 +426,13 @@ pub fn live(
                     json!({"url": client.shown_url()}),
                 );
                 match Error::from_qdrant(e) {
-                    Error::Unreachable(why) => u.section.unreachable = Some(why),
+                    Error::Unreachable(why) => {
+                        u.section.checks.push(skip(
+                            "health",
+                            format!("the database did not answer: {why}"),
+                        ));
+                        u.section.unreachable = Some(why);
+                    }
                     other => u.section.checks.push(check(
                         "health",
                         CheckStatus::Fail,

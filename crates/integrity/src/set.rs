@@ -55,14 +55,15 @@ fn one_set(run: &str, members: &[usize], manifests: &[Manifest], rules: &SetRule
         }
     }
     let missing: Vec<String> = rules
-        .kinds()
-        .into_iter()
+        .kinds
+        .iter()
         .filter(|k| {
             !members
                 .iter()
                 .map(of)
-                .any(|m| m.kind.as_str() == k && m.is_ok())
+                .any(|m| m.kind.as_str() == k.as_str() && m.is_ok())
         })
+        .cloned()
         .collect();
     let times: Vec<std::time::SystemTime> = members
         .iter()
@@ -130,7 +131,7 @@ mod tests {
     #[test]
     fn table_of_backup_sets() {
         let rules = SetRules {
-            kinds: None,
+            kinds: vec!["postgres".into(), "qdrant".into(), "neo4j".into()],
             max_spread: Some(std::time::Duration::from_secs(3600)),
         };
         // (manifests, status, detail contains)
@@ -141,6 +142,15 @@ mod tests {
             (vec![m("postgres", "2025-01-30T02:00:00Z", "ok"), m("qdrant", "2025-01-30T02:10:00Z", "failed"), m("neo4j", "2025-01-30T02:20:00Z", "ok")], CheckStatus::Fail, "no good qdrant backup; failed: qdrant_x_20250130_021000 (failed)"),
             (vec![m("postgres", "2025-01-30T02:00:00Z", "ok"), m("qdrant", "2025-01-30T02:10:00Z", "ok"), m("neo4j", "2025-01-30T04:00:00Z", "ok")], CheckStatus::Fail, "taken 2h apart, more than 1h"),
         ];
+        // Without kinds required, a set of one kind passes: failures still fail it.
+        let any = SetRules::default();
+        let alone = [m("postgres", "2025-01-30T02:00:00Z", "ok")];
+        assert_eq!(backup_sets(&alone, &any)[0].check.status, CheckStatus::Pass);
+        let failed = [m("postgres", "2025-01-30T02:00:00Z", "failed")];
+        assert_eq!(
+            backup_sets(&failed, &any)[0].check.status,
+            CheckStatus::Fail
+        );
         for (manifests, status, want) in cases {
             let sets = backup_sets(&manifests, &rules);
             assert_eq!(sets.len(), 1);
