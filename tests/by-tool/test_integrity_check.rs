@@ -457,6 +457,149 @@ fn pipeline_through_the_vault_proves_a_clean_restore_and_names_deleted_and_chang
     );
 }
 
+/// dump-neo4j against `server`, with the test's credentials and nothing of the developer's.
+fn neo4j_tool(s: &Scenario, server: &FakeNeo4j) -> TestCommand {
+    [
+        "NEO4J_HOST",
+        "NEO4J_PORT",
+        "NEO4J_AUTH",
+        "NEO4J_DATABASE",
+        "NEO4J_HOME",
+    ]
+    .iter()
+    .fold(s.cmd(&bin("dump-neo4j")), |c, v| c.env_remove(v))
+    .env("NEO4J_URL", server.url())
+    .env("NEO4J_USER", "neo4j")
+    .env("NEO4J_PASSWORD", PASSWORD)
+}
+
+#[test]
+fn pipeline_of_three_restores_checks_each_where_it_went_across_them_and_as_one_set() {
+    let s = Scenario::new();
+    s.sql(s.db(), SCHEMA);
+    let run = ["--run", "run_20250130_020000"];
+    let q = qdrant(&[], false);
+    let qdrant_tool = || {
+        s.cmd(&bin("snap-qdrant"))
+            .env("QDRANT_URL", q.url())
+            .env_remove("QDRANT_API_KEY")
+            .env_remove("QDRANT_HOST")
+            .env_remove("QDRANT_PORT")
+    };
+    let (source, target) = (neo4j(&[], false), neo4j_empty());
+    // One backup run of all three, each restored under another name or on another server.
+    let backups = [
+        s.cmd(&bin("dump-pg"))
+            .args(["--dbname", s.db()])
+            .args(run)
+            .run(),
+        qdrant_tool()
+            .args(["--collection", "documents"])
+            .args(run)
+            .run(),
+        neo4j_tool(&s, &source).args(run).run(),
+    ];
+    let restored_db = s.db_name("restored");
+    let restores = [
+        s.cmd(&bin("dump-pg"))
+            .args(["restore", "--target-db", &restored_db, "--create"]),
+        qdrant_tool().args(["restore", "--target-collection", "documents_check"]),
+        neo4j_tool(&s, &target).args(["restore"]),
+    ];
+    let mut input = String::new();
+    for (backup, restore) in backups.iter().zip(restores) {
+        backup.succeeds();
+        let out = restore.stdin(backup.stdout.clone()).run();
+        out.succeeds();
+        input.push_str(&out.stdout);
+    }
+    let rules = s.path().join("three.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            "[postgres]\ndatabase = \"{}\"\n\n[[cross]]\nname = \"documents\"\n\
+             postgres = {{ table = \"public.documents\", column = \"id\" }}\n\
+             qdrant = {{ collection = \"documents\" }}\n\
+             neo4j = {{ label = \"Document\", property = \"id\" }}\n\n\
+             [backup_set]\nkinds = [\"postgres\", \"qdrant\", \"neo4j\"]\nmax_spread = \"1h\"\n",
+            s.db()
+        ),
+    )
+    .unwrap();
+    let integrity = || {
+        check(&s, Some(&q), Some(&target))
+            .args(["--rules"])
+            .args([&rules])
+            .stdin(input.clone())
+    };
+
+    let (out, report) = run_json(&s, integrity());
+    out.succeeds();
+    let sections: Vec<&str> = report["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sections,
+        [
+            format!("postgres {restored_db}").as_str(),
+            "qdrant documents_check",
+            "neo4j neo4j",
+            "cross-database documents",
+            "backup set run_20250130_020000"
+        ]
+    );
+    let fingerprints = statuses(&report)
+        .into_iter()
+        .filter(|(n, st, _)| n == "fingerprint" && st == "pass")
+        .count();
+    assert_eq!(fingerprints, 3, "{report:#}");
+    assert!(status_of(&report, "cross documents")
+        .1
+        .contains("qdrant documents_check: 5 ids"));
+    assert_eq!(
+        status_of(&report, "backup_set run_20250130_020000").0,
+        "pass"
+    );
+    let checked = out.manifests();
+    assert_eq!(checked.len(), 3);
+    assert!(checked
+        .iter()
+        .all(|m| m.checks.as_ref().unwrap()["result"] == "pass"));
+
+    // A document deleted from the restored PostgreSQL: its point and node are extra now,
+    // and every manifest the rule involves fails.
+    s.sql(&restored_db, "DELETE FROM documents WHERE id = 5");
+    let (out, report) = run_json(&s, integrity());
+    out.fails_with(1);
+    let (status, detail) = status_of(&report, "cross documents");
+    assert_eq!(status, "fail");
+    assert!(
+        detail.contains("qdrant documents_check: 5 ids, 1 not in the first (5)"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("neo4j :Document.id: 5 ids, 1 not in the first (5)"),
+        "{detail}"
+    );
+    let results: Vec<J> = out
+        .manifests()
+        .iter()
+        .map(|m| m.checks.as_ref().unwrap()["result"].clone())
+        .collect();
+    assert_eq!(results, [json!("fail"), json!("fail"), json!("fail")]);
+}
+
+fn neo4j_empty() -> FakeNeo4j {
+    FakeNeo4j::builder()
+        .credentials("neo4j", PASSWORD)
+        .graph(Graph::new())
+        .start()
+        .unwrap()
+}
+
 #[test]
 fn manifests_it_does_not_check_pass_through_untouched() {
     let s = Scenario::new();
@@ -476,4 +619,125 @@ fn manifests_it_does_not_check_pass_through_untouched() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(got, lines.to_vec());
+}
+
+/// The paging benchmark (`scripts/bench-integrity`): a cross rule over `BENCH_IDS` ids
+/// [default 1 000 000] in PostgreSQL and in a Qdrant collection, a few missing on each side,
+/// at 1/10 of them and at all of them: wall time, round trips, the largest page held and
+/// integrity-check's peak RSS (GNU time), which must not grow with the ids.
+#[test]
+#[ignore = "a benchmark: scripts/bench-integrity"]
+fn measure_a_cross_rule_over_a_million_ids() {
+    let n: u64 = std::env::var("BENCH_IDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let page = 1000u64;
+    println!("| ids | seconds | round trips (postgres + qdrant) | largest page | peak RSS MiB |");
+    println!("| ---: | ---: | ---: | ---: | ---: |");
+    for ids in [n / 10, n] {
+        let s = Scenario::new();
+        // Every 100 000th id is missing in PostgreSQL, every 250 000th + 1 in Qdrant.
+        s.sql(
+            s.db(),
+            &format!(
+                "CREATE TABLE documents (id bigint PRIMARY KEY);
+                 INSERT INTO documents SELECT i FROM generate_series(1, {ids}) i WHERE i % 100000 <> 0;"
+            ),
+        );
+        let q = FakeQdrant::start();
+        q.create_collection("documents", 1, "Dot");
+        let mut batch = vec![];
+        for i in (1..=ids).filter(|i| i % 250_000 != 1) {
+            batch.push(json!({"id": i, "vector": [1.0]}));
+            if batch.len() == 10_000 {
+                q.upsert("documents", json!(std::mem::take(&mut batch)))
+                    .unwrap();
+            }
+        }
+        q.upsert("documents", json!(batch)).unwrap();
+        let rules = s.path().join("cross.toml");
+        std::fs::write(
+            &rules,
+            "[[cross]]\nname = \"documents\"\npostgres = { table = \"public.documents\", column = \"id\" }\nqdrant = { collection = \"documents\" }\n",
+        )
+        .unwrap();
+        let report = s.path().join("report.json");
+        let started = std::time::Instant::now();
+        let out = s
+            .cmd(std::path::Path::new("/usr/bin/time"))
+            .args(["-v"])
+            .args([bin("integrity-check")])
+            .args([
+                "--live",
+                "--no-progress",
+                "--dbname",
+                s.db(),
+                "--page-size",
+                &page.to_string(),
+                "--json",
+                "--report",
+            ])
+            .args([&report])
+            .args(["--rules"])
+            .args([&rules])
+            .env("QDRANT_URL", q.url())
+            .env_remove("NEO4J_URL")
+            .env_remove("NEO4J_HOST")
+            .env_remove("NEO4J_PORT")
+            .run();
+        let seconds = started.elapsed().as_secs_f64();
+        out.fails_with(1);
+        let report: J = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        let c = statuses(&report);
+        let (_, _, detail) = c.iter().find(|(n, _, _)| n == "cross documents").unwrap();
+        let figures = report["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["checks"].as_array().unwrap())
+            .find(|c| c["name"] == "cross documents")
+            .unwrap()["figures"]
+            .clone();
+        let sides = figures["sides"].as_array().unwrap();
+        let trips: Vec<u64> = sides
+            .iter()
+            .map(|s| s["round_trips"].as_u64().unwrap())
+            .collect();
+        let largest = sides
+            .iter()
+            .map(|s| s["largest_page"].as_u64().unwrap())
+            .max()
+            .unwrap();
+        assert!(trips.iter().all(|t| *t <= ids / page + 2), "{trips:?}");
+        assert_eq!(largest, page);
+        let missing_in_pg = ids / 100_000;
+        let missing_in_q = ids.div_ceil(250_000);
+        assert_eq!(
+            figures["pairs"][0]["missing"],
+            json!(missing_in_q),
+            "{detail}"
+        );
+        assert_eq!(
+            figures["pairs"][0]["extra"],
+            json!(missing_in_pg),
+            "{detail}"
+        );
+        let rss_kib: f64 = out
+            .stderr
+            .lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("Maximum resident set size (kbytes): ")
+            })
+            .expect("GNU time's figures")
+            .parse()
+            .unwrap();
+        println!(
+            "| {ids} | {seconds:.1} | {} + {} | {largest} | {:.1} |",
+            trips[0],
+            trips[1],
+            rss_kib / 1024.0
+        );
+    }
 }

@@ -41,6 +41,10 @@ use serde::Deserialize;
 
 use crate::error::Error;
 
+/// The full example of a rules file for the AI platform (quoted by the README and
+/// `integrity-check --help`; the tests parse it).
+pub const EXAMPLE: &str = include_str!("../rules-example.toml");
+
 /// Every rule of a rules file.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -280,9 +284,6 @@ impl Rules {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The example of the README and the man page, which must stay a valid rules file.
-    pub const EXAMPLE: &str = include_str!("../rules-example.toml");
 
     #[test]
     fn the_documented_example_parses() {

@@ -103,8 +103,8 @@ struct BackupArgs {
     /// Also record an order-independent digest of every table's rows in the stats (md5 of
     /// each row's text, summed; computed by the server in the scan that counts, in the
     /// dump's snapshot), so that integrity-check can tell a changed row from an unchanged
-    /// count. It reads every row once more: measured at about N % of the dump time (see
-    /// the README).
+    /// count. It reads and hashes every row once more, beside pg_dump: on a 166 MB database
+    /// of embeddings it made the dump 17 % slower, hence a flag (see the README).
     #[arg(long)]
     content_digest: bool,
 

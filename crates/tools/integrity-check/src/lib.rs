@@ -45,30 +45,12 @@ Checks, per database:
   Live, fingerprint, content and schema are SKIP unless --compare-with FILE gives backup
   manifests (e.g. `vault-get --latest --json > latest.ndjson`).
 
-Rules file (TOML, --rules or STACKVAULT_RULES; every key checked, a misspelt one is an
-error). The full example for the AI platform is in the README. In short:
-  [postgres]
-  database = \"app\"                      # the source database the rules are about
-  [[postgres.not_null]]                 # critical columns: no NULL
-  table = \"public.documents\"
-  columns = [\"title\", \"owner_id\"]
-  [[postgres.orphans]]                  # a reference the schema does not enforce
-  table = \"public.chunks\"
-  column = \"document_id\"
-  references = \"public.documents.id\"
-  [[qdrant.payload]]                    # every point has these fields, not empty
-  collection = \"chunks\"
-  fields = [\"document_id\", \"text\"]
-  [[neo4j.duplicate_relationships]]     # one relationship of a type between two nodes
-  types = [\"MENTIONS\"]                  # [default: every type]; database [default: neo4j]
-  [[cross]]                             # the same ids everywhere, in both directions
-  name = \"documents\"
-  postgres = { table = \"public.documents\", column = \"id\" }
-  qdrant = { collection = \"documents\" }
-  neo4j = { label = \"Document\", property = \"id\" }
-  [backup_set]
-  kinds = [\"postgres\", \"qdrant\", \"neo4j\"]
-  max_spread = \"2h\"
+Rules file:
+  TOML, from --rules FILE or STACKVAULT_RULES; every key is checked (a misspelt rule is an
+  error, not a rule that never fires). The full example, for the AI platform:
+  
+{EXAMPLE}
+
 Cross rules page every side (keyset pages in SQL and Cypher, Qdrant's scroll, --page-size
 ids a request) and merge the sorted pages: memory holds one page per side, whatever the
 number of ids. Ids are integers, UUIDs or text; a rule reports the count and the first
@@ -104,7 +86,7 @@ Exit status:
 /// relationships, payload fields, ids across PostgreSQL, Qdrant and Neo4j); prints a report
 /// and each manifest again with a "checks" section.
 #[derive(Debug, Parser)]
-#[command(name = "integrity-check", version, after_long_help = AFTER_HELP)]
+#[command(name = "integrity-check", version, after_long_help = AFTER_HELP.replace("{EXAMPLE}", &indent(integrity::rules::EXAMPLE)))]
 pub struct Cli {
     /// Check the configured servers as they are, reading no manifests.
     #[arg(long)]
@@ -181,6 +163,18 @@ pub struct Cli {
 /// The command line, for `--help`, man pages and completions.
 pub fn command() -> clap::Command {
     Cli::command()
+}
+
+/// `text` indented by four spaces, as a block of the help; an empty line keeps two, so that
+/// the man page keeps the block whole (stackvault-doc splits paragraphs at empty lines).
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| match l {
+            "" => "  ".to_owned(),
+            l => format!("    {l}"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn env(name: &str) -> Option<String> {
