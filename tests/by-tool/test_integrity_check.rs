@@ -601,6 +601,68 @@ fn neo4j_empty() -> FakeNeo4j {
 }
 
 #[test]
+fn live_with_backup_manifests_compares_the_databases_as_they_are_with_them() {
+    let s = Scenario::new();
+    s.sql(s.db(), SCHEMA);
+    let dumped = s
+        .cmd(&bin("dump-pg"))
+        .args(["--dbname", s.db(), "--content-digest"])
+        .run();
+    dumped.succeeds();
+    let backups = s.path().join("latest.ndjson");
+    std::fs::write(&backups, &dumped.stdout).unwrap();
+    let live = || {
+        check(&s, None, None)
+            .args(["--live", "--dbname", s.db(), "--compare-with"])
+            .args([&backups])
+    };
+    let (out, report) = run_json(&s, live());
+    out.succeeds();
+    for name in ["fingerprint", "content", "schema"] {
+        assert_eq!(status_of(&report, name).0, "pass", "{name}");
+    }
+    // A column added and a row changed since the backup.
+    s.sql(
+        s.db(),
+        "ALTER TABLE chunks ADD COLUMN lang text; UPDATE documents SET title = 'x' WHERE id = 1;",
+    );
+    let (out, report) = run_json(&s, live());
+    out.fails_with(1);
+    // Objects only in the live database are not differences; the chunks' rows changed too.
+    assert_eq!(status_of(&report, "schema").0, "pass");
+    let (status, detail) = status_of(&report, "content");
+    assert_eq!(status, "fail");
+    assert!(
+        detail.contains("content of public.documents")
+            && detail.contains("content of public.chunks"),
+        "{detail}"
+    );
+    assert_eq!(
+        status_of(&report, "fingerprint").0,
+        "pass",
+        "counts unchanged"
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let s = Scenario::new();
+    let typo = s.path().join("typo.toml");
+    std::fs::write(&typo, "[[postgres.not_nul]]\ntable = \"public.a\"\n").unwrap();
+    // (arguments, stdin, what stderr says)
+    #[rustfmt::skip]
+    let cases: Vec<(Vec<String>, &str, &str)> = vec![
+        (vec!["--rules".into(), "/nonexistent/rules.toml".into()], "", "cannot read the rules file /nonexistent/rules.toml"),
+        (vec!["--rules".into(), typo.display().to_string()], "", "unknown field `not_nul`"),
+        (vec![], "this is not a manifest\n", "bad input on stdin"),
+    ];
+    for (args, stdin, want) in cases {
+        let out = check(&s, None, None).args(&args).stdin(stdin).run();
+        out.fails_with(2).stderr_contains(want);
+    }
+}
+
+#[test]
 fn manifests_it_does_not_check_pass_through_untouched() {
     let s = Scenario::new();
     // A failed backup, a kind of a newer tool, and a backup that was never restored.

@@ -96,6 +96,24 @@ impl Unit {
     }
 }
 
+/// A section of a server with nothing placed to check: only its `health` check.
+fn bare(kind: Kind, title: &str, target: Value, health: Check) -> Unit {
+    let mut u = Unit::new(kind, "", None, title.to_owned(), target);
+    u.section.checks.push(health);
+    u
+}
+
+/// A server nobody configured (live): SKIP with the reason, never PASS.
+fn not_configured(kind: Kind, why: &str) -> Unit {
+    let title = kind.to_string();
+    bare(
+        kind,
+        &title,
+        Value::Null,
+        skip("health", format!("not configured: {why}")),
+    )
+}
+
 /// Runs `f`; an unreachable database or bad input is recorded on the section (and the
 /// check skipped), any other error is a failed check named `name`.
 fn attempt(section: &mut Section, name: &str, f: impl FnOnce() -> Result<Check, Error>) {
@@ -371,26 +389,13 @@ pub fn live(
             u.expected = newest(&Kind::Postgres, "database", &db).map(Manifest::fingerprint);
             units.push(u);
         }
-        Err(why) => {
-            let mut u = Unit::new(Kind::Postgres, "", None, "postgres".into(), Value::Null);
-            u.section
-                .checks
-                .push(skip("health", format!("not configured: {why}")));
-            units.push(u);
-        }
+        Err(why) => units.push(not_configured(Kind::Postgres, why)),
     }
     match &servers.qdrant {
         Ok(client) => match client.collections() {
             Ok(names) => {
                 if names.is_empty() {
-                    let mut u = Unit::new(
-                        Kind::Qdrant,
-                        "",
-                        None,
-                        "qdrant".into(),
-                        json!({"url": client.shown_url()}),
-                    );
-                    u.section.checks.push(match client.ready() {
+                    let health = match client.ready() {
                         Ok(()) => check(
                             "health",
                             CheckStatus::Pass,
@@ -401,8 +406,13 @@ pub fn live(
                             Default::default(),
                         ),
                         Err(e) => check("health", CheckStatus::Fail, e.message, Default::default()),
-                    });
-                    units.push(u);
+                    };
+                    units.push(bare(
+                        Kind::Qdrant,
+                        "qdrant",
+                        json!({"url": client.shown_url()}),
+                        health,
+                    ));
                 }
                 for name in names {
                     let mut u = Unit::new(
@@ -418,38 +428,13 @@ pub fn live(
                 }
             }
             Err(e) => {
-                let mut u = Unit::new(
-                    Kind::Qdrant,
-                    "",
-                    None,
-                    "qdrant".into(),
-                    json!({"url": client.shown_url()}),
-                );
-                match Error::from_qdrant(e) {
-                    Error::Unreachable(why) => {
-                        u.section.checks.push(skip(
-                            "health",
-                            format!("the database did not answer: {why}"),
-                        ));
-                        u.section.unreachable = Some(why);
-                    }
-                    other => u.section.checks.push(check(
-                        "health",
-                        CheckStatus::Fail,
-                        other.to_string(),
-                        Default::default(),
-                    )),
-                }
+                let target = json!({"url": client.shown_url()});
+                let mut u = Unit::new(Kind::Qdrant, "", None, "qdrant".into(), target);
+                attempt(&mut u.section, "health", || Err(Error::from_qdrant(e)));
                 units.push(u);
             }
         },
-        Err(why) => {
-            let mut u = Unit::new(Kind::Qdrant, "", None, "qdrant".into(), Value::Null);
-            u.section
-                .checks
-                .push(skip("health", format!("not configured: {why}")));
-            units.push(u);
-        }
+        Err(why) => units.push(not_configured(Kind::Qdrant, why)),
     }
     match &servers.neo4j {
         Ok(client) => {
@@ -464,13 +449,7 @@ pub fn live(
             u.expected = newest(&Kind::Neo4j, "database", &db).map(Manifest::fingerprint);
             units.push(u);
         }
-        Err(why) => {
-            let mut u = Unit::new(Kind::Neo4j, "", None, "neo4j".into(), Value::Null);
-            u.section
-                .checks
-                .push(skip("health", format!("not configured: {why}")));
-            units.push(u);
-        }
+        Err(why) => units.push(not_configured(Kind::Neo4j, why)),
     }
     check_units(&mut units, servers, rules, options);
     let owners = vec![vec![]; units.len()];
