@@ -662,15 +662,60 @@ fn bad_input_is_one_line_and_exit_2() {
     }
 }
 
+/// Against the real Qdrant and Neo4j named by `QDRANT_URL` / `NEO4J_URL` (with their keys
+/// and credentials from the environment), when set: read-only, every server answers and
+/// nothing is unreachable. Without them the test says it did not run.
+#[test]
+fn live_against_real_servers_when_they_are_named() {
+    let named: Vec<&str> = ["QDRANT_URL", "NEO4J_URL"]
+        .into_iter()
+        .filter(|v| std::env::var(v).is_ok_and(|u| !u.is_empty()))
+        .collect();
+    if named.is_empty() {
+        eprintln!("skipped: neither QDRANT_URL nor NEO4J_URL is set (no real server to check)");
+        return;
+    }
+    let s = Scenario::new();
+    let (out, report) = run_json(
+        &s,
+        s.cmd(&bin("integrity-check"))
+            .args(["--live", "--no-progress"]),
+    );
+    assert!(
+        matches!(out.code, Some(0 | 1)),
+        "{}\n{report:#}",
+        out.stderr
+    );
+    assert_eq!(report["summary"]["unreachable"], 0, "{report:#}");
+    for (kind, var) in [("qdrant", "QDRANT_URL"), ("neo4j", "NEO4J_URL")] {
+        if named.contains(&var) {
+            let answered = report["sections"].as_array().unwrap().iter().any(|sec| {
+                sec["title"].as_str().unwrap().starts_with(kind)
+                    && sec["checks"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|c| c["name"] == "health" && c["status"] != "skip")
+            });
+            assert!(answered, "{kind}: {report:#}");
+        }
+    }
+}
+
 #[test]
 fn manifests_it_does_not_check_pass_through_untouched() {
     let s = Scenario::new();
-    // A failed backup, a kind of a newer tool, and a backup that was never restored.
+    // A failed backup, a kind of a newer tool, and a backup that was never restored (nothing
+    // to check: no checks section, which a ledger would read as a pass).
     let lines = [
         json!({"schema": "stackvault.manifest/1", "id": "postgres_app_20250130_020000", "kind": "postgres",
                "created_at": "2025-01-30T02:00:00Z", "status": "failed", "error": "pg_dump exited 1"}),
         json!({"schema": "stackvault.manifest/1", "id": "redis_cache_20250130_020000", "kind": "redis",
                "created_at": "2025-01-30T02:00:00Z", "status": "ok", "x_future": {"kept": true}}),
+        json!({"schema": "stackvault.manifest/1", "id": "postgres_app_20250130_030000", "kind": "postgres",
+               "created_at": "2025-01-30T03:00:00Z", "status": "ok",
+               "artifact": {"path": "/nonexistent/app.dump", "format": "pg_dump/custom", "bytes": 1,
+                            "sha256": "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"}}),
     ];
     let input: String = lines.iter().map(|l| l.to_string() + "\n").collect();
     let out = check(&s, None, None).stdin(input.clone()).run();

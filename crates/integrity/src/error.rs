@@ -17,6 +17,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// `Err(Error::Input)` once SIGINT or SIGTERM arrived: the paging loops stop between two
+    /// pages, the checks not made are reported, the manifests still go out, and the tool
+    /// exits 2.
+    pub fn check_interrupted() -> Result<(), Error> {
+        toolkit::interrupt::check()
+            .map_err(|_| Error::Input("interrupted by a signal before this check ended".into()))
+    }
+
     /// From a PostgreSQL error: connection, TLS and authentication failures are
     /// [`Error::Unreachable`], the rest [`Error::Failed`], in the server's words.
     pub fn from_pg(e: pgdump::Error) -> Error {

@@ -95,6 +95,7 @@ impl Cursor<'_> {
     fn peek(&mut self) -> Result<Option<&Key>, Error> {
         loop {
             if self.page.is_empty() && !self.done {
+                Error::check_interrupted()?;
                 let page = self.source.next_page()?;
                 self.largest_page = self.largest_page.max(page.len());
                 self.done = page.is_empty();

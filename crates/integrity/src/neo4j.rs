@@ -97,6 +97,7 @@ pub fn duplicates(
     let (mut after, mut trips, mut groups, mut extra) = (-1i64, 0u64, 0u64, 0u64);
     let mut shown: Vec<String> = vec![];
     loop {
+        Error::check_interrupted()?;
         let what = format!("the duplicate relationships after node {after}");
         let r = client
             .run(
@@ -163,7 +164,8 @@ pub fn duplicates(
 /// The values of `label.property`: integers first, then strings, each ascending, in keyset
 /// pages (`>=` the smallest value of each type on the first page of it, `>` the last one
 /// after). A comparison with a value of another type is null in Cypher, so each phase sees
-/// only its own type; other types (floats, lists) are not ids and are not read.
+/// only its own type (lists and booleans are never read); a float compares with integers
+/// and is refused as an id, failing the rule with the reason.
 pub struct Neo4jIds<'a> {
     client: &'a Client,
     database: String,

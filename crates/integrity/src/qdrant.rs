@@ -101,6 +101,7 @@ pub fn payload(
     let mut emptied = vec![0u64; rule.fields.len()];
     let mut bad_sample: Vec<Value> = vec![];
     loop {
+        Error::check_interrupted()?;
         let got = client
             .scroll(collection, offset.as_ref(), page, true)
             .map_err(Error::from_qdrant)?;

@@ -24,7 +24,8 @@ Modes:
   is checked where its restore.target says it was restored (the server must be the one
   integrity-check connects to), and printed again with a \"checks\" section, for
   vault-ledger to record (a failed check raises its validation_failed alert). Manifests of
-  other kinds, failed ones and notices pass through untouched. With --live nothing is read:
+  other kinds, failed ones, notices, and ones with nothing checked (every check SKIP: a
+  backup that was not restored) pass through untouched. With --live nothing is read:
   the configured servers are checked as they are; a server that is not configured is SKIP,
   never PASS.
 
@@ -227,6 +228,7 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
         cli::emit(&mut out, m)?;
     }
     write_report(&cli, &checked.report)?;
+    cli::stop_if_interrupted()?;
     if let Some(e) = bad_input {
         return Err(e);
     }
