@@ -275,6 +275,20 @@ fn live_a_clean_stack_passes_and_every_planted_defect_is_named() {
     ] {
         assert_eq!(status_of(&report, name).0, "pass", "{name}");
     }
+    // Live, without --report, --json goes to stdout (nothing else does).
+    let on_stdout = check(&s, Some(&q), Some(&n))
+        .args(["--live", "--json", "--dbname", s.db(), "--rules"])
+        .args([&rules])
+        .run();
+    on_stdout.fails_with(1);
+    let parsed: J = serde_json::from_str(&on_stdout.stdout).unwrap();
+    let names = |r: &J| {
+        statuses(r)
+            .into_iter()
+            .map(|(n, st, _)| (n, st))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&parsed), names(&report));
     // The human report: a section per database and the summary line.
     let text = check(&s, Some(&q), Some(&n))
         .args(["--live", "--dbname", s.db(), "--rules"])
@@ -641,6 +655,65 @@ fn live_with_backup_manifests_compares_the_databases_as_they_are_with_them() {
         status_of(&report, "fingerprint").0,
         "pass",
         "counts unchanged"
+    );
+}
+
+/// The content digest of dump-pg --content-digest: independent of the order of the rows and
+/// of the server's session settings, changed by any changed, missing or duplicated row.
+#[test]
+fn the_content_digest_ignores_row_order_and_settings_and_counts_duplicates() {
+    let s = Scenario::new();
+    let other = s.db_name("other");
+    s.create_db(&other);
+    // (table, rows in the first database, rows in the second, same digest)
+    #[rustfmt::skip]
+    let cases = [
+        ("reordered", "(1, 'a'), (2, 'b'), (3, 'c')", "(3, 'c'), (1, 'a'), (2, 'b')", true),
+        ("twice_vs_none", "(1, 'a'), (1, 'a')", "", false),
+        ("twice_vs_once", "(1, 'a'), (1, 'a'), (2, 'b')", "(1, 'a'), (2, 'b')", false),
+        ("one_char", "(1, 'abc'), (2, 'b')", "(1, 'abd'), (2, 'b')", false),
+        ("swapped_columns", "(1, '2'), (2, '1')", "(1, '1'), (2, '2')", false),
+        ("empty", "", "", true),
+    ];
+    for (db, second) in [(s.db().to_owned(), false), (other.clone(), true)] {
+        let mut sql = String::new();
+        for (table, first_rows, second_rows, _) in &cases {
+            sql.push_str(&format!("CREATE TABLE {table} (id int, v text, at timestamptz DEFAULT '2025-01-30 02:00:00+00');"));
+            let rows = if second { second_rows } else { first_rows };
+            if !rows.is_empty() {
+                sql.push_str(&format!("INSERT INTO {table} (id, v) VALUES {rows};"));
+            }
+        }
+        s.sql(&db, &sql);
+    }
+    // Another time zone and date style on the second server's sessions: same text forms.
+    s.sql(&other, &format!("ALTER DATABASE {other} SET timezone = 'Asia/Tokyo'; ALTER DATABASE {other} SET datestyle = 'SQL, DMY'"));
+    let digests = |db: &str| {
+        let out = s
+            .cmd(&bin("dump-pg"))
+            .args(["--dbname", db, "--content-digest", "--no-progress"])
+            .run();
+        out.succeeds();
+        out.manifest().stats.unwrap()["content"].clone()
+    };
+    let (a, b) = (digests(s.db()), digests(&other));
+    assert_eq!(
+        (&a["algorithm"], &b["algorithm"]),
+        (&json!("md5-sum/1"), &json!("md5-sum/1"))
+    );
+    for (table, _, _, same) in cases {
+        let key = format!("public.{table}");
+        assert_eq!(
+            a["tables"][&key] == b["tables"][&key],
+            same,
+            "{table}: {} vs {}",
+            a["tables"][&key],
+            b["tables"][&key]
+        );
+    }
+    assert_eq!(
+        a["tables"]["public.empty"],
+        json!("00000000000000000000000000000000")
     );
 }
 

@@ -123,10 +123,24 @@ fn glob_to_like(glob: &str) -> String {
 /// [`Manifest::writing_notice`]) once its spool file exists and before pg_dump writes to
 /// it; it is not called when the dump fails before that.
 ///
-/// The `stats` always hold the exact counts and the catalog schema; `content` adds the
-/// per-table content digests ([`crate::stats`]), taken in the same snapshot.
-#[allow(clippy::too_many_arguments)]
+/// The `stats` hold the exact counts and the catalog schema ([`dump_database_with`] adds
+/// the content digests).
 pub fn dump_database(
+    pg: &Pg,
+    database: &str,
+    name: &Name,
+    run: &Name,
+    spool: &SpoolDir,
+    progress: &dyn Progress,
+    announce: &mut dyn FnMut(&Manifest),
+) -> Manifest {
+    dump_database_with(pg, database, name, run, spool, progress, announce, false)
+}
+
+/// [`dump_database`]; with `content`, the stats also hold the per-table content digests
+/// ([`crate::stats`]), taken in the same snapshot as the counts.
+#[allow(clippy::too_many_arguments)]
+pub fn dump_database_with(
     pg: &Pg,
     database: &str,
     name: &Name,

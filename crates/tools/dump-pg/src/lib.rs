@@ -242,7 +242,7 @@ fn backup(args: BackupArgs) -> anyhow::Result<()> {
                         announced = cli::emit(&mut out, notice).is_ok();
                     }
                 };
-                pgdump::dump::dump_database(
+                pgdump::dump::dump_database_with(
                     &pg,
                     &database,
                     name,

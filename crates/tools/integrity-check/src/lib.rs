@@ -66,7 +66,8 @@ Every statement and request has a timeout.
 
 Output: the report (a section per database, PASS/FAIL/SKIP per check with its figures,
 a summary line) on stderr, or in --report FILE; --json writes it as one JSON document
-instead. Manifests, each with its checks, go to stdout.
+instead (with --live and no --report, on stdout). Manifests, each with its checks, go to
+stdout.
 
 Examples:
   vault-get --id postgres_app_20250130_020000 | dump-pg restore --target-db app_check --create \\
@@ -106,7 +107,7 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
 
-    /// Write the report as one JSON document (result, summary, sections with their checks).
+    /// Write the report as one JSON document (result, summary, sections with their checks); with --live and no --report, on stdout.
     #[arg(long)]
     json: bool,
 
@@ -326,6 +327,13 @@ fn write_report(cli: &Cli, report: &integrity::Report) -> anyhow::Result<()> {
     match &cli.report {
         Some(path) => std::fs::write(path, text)
             .with_context(|| format!("cannot write the report to {}", cli::quote(path))),
+        // Live, stdout carries no manifests: the JSON report goes there, for `| jq`.
+        None if cli.live && cli.json => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .context("cannot write the report to stdout")
+        }
         None => {
             let mut err = std::io::stderr().lock();
             // A report is read by people: on a terminal it follows the progress lines.
