@@ -131,11 +131,7 @@ fn neo4j(skip_documents: &[i64], duplicate: bool) -> FakeNeo4j {
             g.add_rel("OWNS", owner, d, vec![]);
         }
     }
-    FakeNeo4j::builder()
-        .credentials("neo4j", PASSWORD)
-        .graph(g)
-        .start()
-        .unwrap()
+    serve(g)
 }
 
 /// integrity-check with the fakes as its Qdrant and Neo4j, nothing of the developer's own.
@@ -607,9 +603,14 @@ fn pipeline_of_three_restores_checks_each_where_it_went_across_them_and_as_one_s
 }
 
 fn neo4j_empty() -> FakeNeo4j {
+    serve(Graph::new())
+}
+
+/// A fake Neo4j with the test's credentials serving `graph`.
+fn serve(graph: Graph) -> FakeNeo4j {
     FakeNeo4j::builder()
         .credentials("neo4j", PASSWORD)
-        .graph(Graph::new())
+        .graph(graph)
         .start()
         .unwrap()
 }

@@ -53,6 +53,15 @@ pub fn check(
     }
 }
 
+/// `pass` when `ok`, else `fail`.
+pub fn pass_if(ok: bool) -> CheckStatus {
+    if ok {
+        CheckStatus::Pass
+    } else {
+        CheckStatus::Fail
+    }
+}
+
 /// A skipped check: `why` says why (a skip is never a pass).
 pub fn skip(name: impl Into<String>, why: impl Into<String>) -> Check {
     check(name, CheckStatus::Skip, why, Map::new())

@@ -32,11 +32,7 @@ pub fn health(client: &Client, database: &str) -> Result<Check, Error> {
     let ok = one == Some(json!(1));
     Ok(check(
         "health",
-        if ok {
-            CheckStatus::Pass
-        } else {
-            CheckStatus::Fail
-        },
+        crate::pass_if(ok),
         format!(
             "Neo4j {} at {} answered RETURN 1 in database {database} in {ms} ms{}",
             server.version,

@@ -45,11 +45,7 @@ pub fn health(client: &Client, collection: &str) -> Result<Check, Error> {
     let ok = matches!(status.as_str(), "green" | "grey");
     Ok(check(
         "health",
-        if ok {
-            CheckStatus::Pass
-        } else {
-            CheckStatus::Fail
-        },
+        crate::pass_if(ok),
         format!(
             "Qdrant {version} at {} ready in {ms} ms; collection {} is {status}{}",
             client.shown_url(),

@@ -484,11 +484,7 @@ fn finish(
             continue;
         }
         m.set_checks(&Checks {
-            result: if failed {
-                CheckStatus::Fail
-            } else {
-                CheckStatus::Pass
-            },
+            result: crate::pass_if(!failed),
             checked_at: checked_at.clone(),
             items,
             extra: Default::default(),
@@ -965,11 +961,7 @@ fn run_cross(
         .collect();
     Ok(check(
         format!("cross {}", rule.name),
-        if failed {
-            CheckStatus::Fail
-        } else {
-            CheckStatus::Pass
-        },
+        crate::pass_if(!failed),
         parts.join("; "),
         figures! {"sides" => sides, "pairs" => pairs},
     ))
