@@ -798,3 +798,36 @@ fn all_takes_its_connection_from_a_uri_in_pgdatabase() {
     );
     assert!(!out.stdout.contains(&tls.password) && !out.stderr.contains(&tls.password));
 }
+
+#[test]
+fn the_compression_level_reaches_pg_dump_and_the_manifest() {
+    let s = Scenario::new();
+    small_db(&s);
+    let bindir = recording_pg_dump(&s);
+    let bindir_arg = bindir.to_str().unwrap();
+    // (extra flags, what pg_dump is handed, what the manifest records)
+    let cases: [(&[&str], &str, &str); 3] = [
+        (&[], "--compress=1", "gzip:1"),
+        (&["-Z", "6"], "--compress=6", "gzip:6"),
+        (&["--compress", "0"], "--compress=0", "gzip:0"),
+    ];
+    for (flags, handed, recorded_as) in cases {
+        let out = s
+            .cmd(&bin("dump-pg"))
+            .args(["--dbname", s.db(), "--pg-bindir", bindir_arg])
+            .args(flags)
+            .run();
+        out.succeeds();
+        let (argv, _) = recorded(&bindir);
+        assert!(argv.lines().any(|a| a == handed), "{flags:?}: {argv}");
+        let m = out.manifest();
+        let artifact = m.artifact.as_ref().unwrap();
+        assert_eq!(artifact.extra["compression"], recorded_as, "{flags:?}");
+        std::fs::remove_file(&artifact.path).unwrap();
+    }
+    s.cmd(&bin("dump-pg"))
+        .args(["--dbname", s.db(), "--compress", "10"])
+        .run()
+        .fails_with(2)
+        .stderr_contains("--compress");
+}

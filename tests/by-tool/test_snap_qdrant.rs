@@ -585,11 +585,15 @@ fn runs_the_lock_does_not_cover_never_store_a_replaced_snapshot_as_good() {
         .collect();
     let outs: Vec<_> = runs.into_iter().map(|r| r.wait()).collect();
     let ms: Vec<Manifest> = outs.iter().map(|o| o.manifest()).collect();
-    assert_eq!(
-        ms[0].source.as_ref().unwrap()["snapshot"],
-        ms[1].source.as_ref().unwrap()["snapshot"]
-    );
+    // Both creates get the same name, unless one failed outright: under load the other
+    // run's delete can remove the file while the server still writes it.
+    let names: Vec<_> = ms
+        .iter()
+        .filter_map(|m| m.source.as_ref().unwrap().get("snapshot"))
+        .collect();
+    assert!(names.windows(2).all(|w| w[0] == w[1]), "{ms:?}");
     for m in &ms {
+        let named = m.source.as_ref().unwrap().get("snapshot").is_some();
         match &m.error {
             None => {
                 let a = m.artifact.as_ref().unwrap();
@@ -599,7 +603,9 @@ fn runs_the_lock_does_not_cover_never_store_a_replaced_snapshot_as_good() {
                 );
             }
             Some(e) => assert!(
-                e.contains("same second") || e.contains("not on the server"),
+                e.contains("same second")
+                    || e.contains("not on the server")
+                    || (!named && e.contains("snapshot of collection")),
                 "{e}"
             ),
         }

@@ -16,6 +16,21 @@ use crate::stats::{collect_with, Collect, PgStats};
 /// The `artifact.format` of a PostgreSQL dump.
 pub const FORMAT: &str = "pg_dump/custom";
 
+/// pg_dump's gzip level unless told otherwise. Level 1, not pg_dump's default 6: on the
+/// float embeddings an AI platform stores, level 6 took 3.5x the time of level 1 for 10 %
+/// less size (127 MB database: 23 s and 110 MB against 6.6 s and 121 MB); on text-heavy
+/// data (pgbench) both give the same size in the same time.
+pub const DEFAULT_COMPRESSION: u8 = 1;
+
+/// How the dumps of one run are made.
+#[derive(Clone, Debug)]
+pub struct DumpOptions {
+    /// The run id every manifest carries.
+    pub run: Name,
+    /// pg_dump's gzip level, 0 (none) to 9.
+    pub compress: u8,
+}
+
 /// A database `--all` is to back up, and why it cannot be when it cannot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listed {
@@ -129,12 +144,14 @@ pub fn dump_database(
     pg: &Pg,
     database: &str,
     name: &Name,
-    run: &Name,
     spool: &SpoolDir,
+    options: &DumpOptions,
     progress: &dyn Progress,
     announce: &mut dyn FnMut(&Manifest),
 ) -> Manifest {
-    dump_database_with(pg, database, name, run, spool, progress, announce, false)
+    dump_database_with(
+        pg, database, name, spool, options, progress, announce, false,
+    )
 }
 
 /// [`dump_database`]; with `content`, the stats also hold the per-table content digests
@@ -144,28 +161,40 @@ pub fn dump_database_with(
     pg: &Pg,
     database: &str,
     name: &Name,
-    run: &Name,
     spool: &SpoolDir,
+    options: &DumpOptions,
     progress: &dyn Progress,
     announce: &mut dyn FnMut(&Manifest),
     content: bool,
 ) -> Manifest {
-    let mut manifest = new_manifest(pg, database, name, run);
+    let mut manifest = new_manifest(pg, database, name, &options.run);
     let what = Collect {
         content,
         schema: true,
     };
-    if let Err(e) = dump_into(pg, database, spool, progress, &mut manifest, announce, what) {
+    let dumped = dump_into(
+        pg,
+        database,
+        spool,
+        options,
+        progress,
+        &mut manifest,
+        announce,
+        what,
+    );
+    if let Err(e) = dumped {
         manifest.fail(e);
     }
     progress.finish();
     manifest
 }
 
+#[allow(clippy::too_many_arguments)]
 fn dump_into(
     pg: &Pg,
     database: &str,
     spool: &SpoolDir,
+    options: &DumpOptions,
     progress: &dyn Progress,
     manifest: &mut Manifest,
     announce: &mut dyn FnMut(&Manifest),
@@ -204,6 +233,7 @@ fn dump_into(
     let mut cmd = pg.tool("pg_dump");
     cmd.env("PGDATABASE", database)
         .args(["--format=custom", "--no-password"])
+        .arg(format!("--compress={}", options.compress))
         .arg(format!("--snapshot={snapshot}"));
 
     // Count on a second connection while pg_dump streams: exact counts of big tables take
@@ -229,12 +259,17 @@ fn dump_into(
         what: "cannot finish the spool file".into(),
         source,
     })?;
+    let mut extra = serde_json::Map::new();
+    extra.insert(
+        "compression".into(),
+        format!("gzip:{}", options.compress).into(),
+    );
     manifest.artifact = Some(Artifact {
         path: written.path,
         format: FORMAT.to_owned(),
         bytes: written.bytes,
         sha256: written.sha256,
-        extra: Default::default(),
+        extra,
     });
     manifest.set_fingerprint(&Fingerprint::Postgres(stats));
     Ok(())

@@ -100,6 +100,12 @@ struct BackupArgs {
     #[arg(long)]
     announce: bool,
 
+    /// pg_dump's gzip level, 0 (none) to 9. The default 1 is ~3.5x faster than pg_dump's
+    /// own default (6) on float embeddings, for ~10 % more size; text-heavy data comes out
+    /// the same size either way.
+    #[arg(long, short = 'Z', value_name = "LEVEL", default_value_t = pgdump::dump::DEFAULT_COMPRESSION, value_parser = clap::value_parser!(u8).range(0..=9))]
+    compress: u8,
+
     /// Also record an order-independent digest of every table's rows in the stats (md5 of
     /// each row's text, summed; computed by the server in the scan that counts, in the
     /// dump's snapshot), so that integrity-check can tell a changed row from an unchanged
@@ -204,6 +210,10 @@ fn backup(args: BackupArgs) -> anyhow::Result<()> {
         ))
         .expect("a valid name")
     });
+    let options = pgdump::dump::DumpOptions {
+        run: run.clone(),
+        compress: args.compress,
+    };
     let spool = args.common.spool_dir()?;
     let style = args.common.progress_style();
     let mut out = cli::manifests_out();
@@ -246,8 +256,8 @@ fn backup(args: BackupArgs) -> anyhow::Result<()> {
                     &pg,
                     &database,
                     name,
-                    &run,
                     &spool,
+                    &options,
                     &*progress,
                     &mut announce,
                     args.content_digest,
