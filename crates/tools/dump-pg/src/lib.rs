@@ -110,7 +110,7 @@ struct BackupArgs {
     /// each row's text, summed; computed by the server in the scan that counts, in the
     /// dump's snapshot), so that integrity-check can tell a changed row from an unchanged
     /// count. It reads and hashes every row once more, beside pg_dump: on a 166 MB database
-    /// of embeddings it made the dump 17 % slower, hence a flag (see the README).
+    /// of embeddings it made the dump 20 % slower, hence a flag (see the README).
     #[arg(long)]
     content_digest: bool,
 
