@@ -63,3 +63,12 @@ fn the_readme_names_the_test_command_that_ci_runs() {
         "README lacks {command}"
     );
 }
+
+#[test]
+fn the_readme_shows_the_rules_example_that_the_tests_parse() {
+    let example = repo_file("crates/integrity/rules-example.toml");
+    assert!(
+        repo_file("README.md").contains(&example),
+        "README.md must quote crates/integrity/rules-example.toml verbatim"
+    );
+}

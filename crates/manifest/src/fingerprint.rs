@@ -5,7 +5,7 @@
 //!
 //! | kind | `stats` |
 //! | --- | --- |
-//! | `postgres` | `tables` (`schema.table` → exact rows), `large_objects` |
+//! | `postgres` | `tables` (`schema.table` → exact rows), `large_objects`; optionally `content` (per-table content digests) and `schema` (catalog objects) |
 //! | `qdrant` | `collections`: per collection `points`, `vectors` (name → `size`, `distance`; `""` is the unnamed vector), `sparse_vectors` (name → `modifier`), `payload_indexes` (field → `data_type`), `status` |
 //! | `neo4j` | `nodes`, `relationships`, `labels` (label → nodes), `relationship_types` (type → relationships), `constraints`, `indexes` |
 //!
@@ -29,6 +29,24 @@ pub struct PgStats {
     pub tables: BTreeMap<String, u64>,
     /// Large objects (`pg_largeobject_metadata`).
     pub large_objects: u64,
+    /// Order-independent digests of every table's rows, taken in the same snapshot as the
+    /// counts (`dump-pg --content-digest`); absent in older manifests and without the flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<ContentDigests>,
+    /// The catalog objects of the user tables (tables, columns, indexes, constraints), each
+    /// as one line; absent in older manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<BTreeSet<String>>,
+}
+
+/// Per-table content digests and how they were computed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentDigests {
+    /// The method, so that digests made differently are never compared
+    /// (`md5-sum/1`: see `pgdump::stats`).
+    pub algorithm: String,
+    /// `schema.table` → digest (hex).
+    pub tables: BTreeMap<String, String>,
 }
 
 /// Qdrant: one entry per collection in the artifact (one for a collection snapshot, all
@@ -214,6 +232,19 @@ impl fmt::Display for Difference {
     }
 }
 
+/// What an item of a fingerprint is about, for [`compare_only`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Aspect {
+    /// How much there is: rows, large objects, points, nodes, relationships.
+    #[default]
+    Counts,
+    /// What the rows hold: PostgreSQL content digests.
+    Content,
+    /// The shape: PostgreSQL catalog objects, Qdrant vectors and payload indexes, Neo4j
+    /// constraints and indexes.
+    Schema,
+}
+
 /// The outcome of [`compare`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Comparison {
@@ -221,15 +252,31 @@ pub struct Comparison {
     pub checked: usize,
     /// The items that differ, each by name.
     pub differences: Vec<Difference>,
+    /// Only items of this aspect are compared ([`compare_only`]); `None`: all.
+    only: Option<Aspect>,
+    /// The aspect of the items being compared now.
+    current: Aspect,
 }
 
 impl Comparison {
+    fn wanted(&self, aspect: Aspect) -> bool {
+        self.only.is_none_or(|only| only == aspect)
+    }
+
+    fn aspect(&mut self, aspect: Aspect) -> &mut Self {
+        self.current = aspect;
+        self
+    }
+
     /// True when nothing differs.
     pub fn matches(&self) -> bool {
         self.differences.is_empty()
     }
 
     fn item(&mut self, item: String, expected: Value, actual: Value) {
+        if !self.wanted(self.current) {
+            return;
+        }
         self.checked += 1;
         if expected != actual {
             self.differences.push(Difference {
@@ -284,8 +331,26 @@ impl Comparison {
 ///   hold others). The status is not compared.
 /// - Neo4j: the totals, every label and relationship type count, constraints and
 ///   indexes, in both directions (a restore goes into an empty database).
+///
+/// Content digests (PostgreSQL) are compared per table of the backup's when both sides
+/// have them, made the same way; the PostgreSQL schema, when the backup recorded it, item
+/// by item of the backup's (objects only in `actual` are not differences).
 pub fn compare(expected: &Fingerprint, actual: &Fingerprint) -> Comparison {
-    let mut c = Comparison::default();
+    compare_with(expected, actual, None)
+}
+
+/// [`compare`], restricted to the items of one [`Aspect`]: what `integrity-check` reports
+/// as its `fingerprint`, `content` and `schema` checks. The three together are exactly
+/// [`compare`].
+pub fn compare_only(expected: &Fingerprint, actual: &Fingerprint, aspect: Aspect) -> Comparison {
+    compare_with(expected, actual, Some(aspect))
+}
+
+fn compare_with(expected: &Fingerprint, actual: &Fingerprint, only: Option<Aspect>) -> Comparison {
+    let mut c = Comparison {
+        only,
+        ..Comparison::default()
+    };
     match (expected, actual) {
         (Fingerprint::Postgres(e), Fingerprint::Postgres(a)) => {
             c.maps(|t| format!("rows of {t}"), &e.tables, &a.tables, false);
@@ -294,18 +359,37 @@ pub fn compare(expected: &Fingerprint, actual: &Fingerprint) -> Comparison {
                 json!(e.large_objects),
                 json!(a.large_objects),
             );
+            if let (Some(want), Some(got)) = (&e.content, &a.content) {
+                if want.algorithm == got.algorithm {
+                    c.aspect(Aspect::Content).maps(
+                        |t| format!("content of {t}"),
+                        &want.tables,
+                        &got.tables,
+                        false,
+                    );
+                }
+            }
+            if let (Some(want), Some(got)) = (&e.schema, &a.schema) {
+                c.aspect(Aspect::Schema);
+                for item in want {
+                    let present = got.contains(item).then(|| json!(true));
+                    c.item(format!("schema {item}"), json!(true), json!(present));
+                }
+            }
         }
         (Fingerprint::Qdrant(e), Fingerprint::Qdrant(a)) => {
             for (name, want) in &e.collections {
+                c.aspect(Aspect::Counts);
                 let Some(got) = a.collections.get(name) else {
                     c.item(format!("collection {name}"), json!(true), Value::Null);
                     continue;
                 };
-                c.item(
+                c.aspect(Aspect::Counts).item(
                     format!("points in {name}"),
                     json!(want.points),
                     json!(got.points),
                 );
+                c.aspect(Aspect::Schema);
                 let vector = |v: &str| match v {
                     "" => format!("vector of {name}"),
                     v => format!("vector {name}/{v}"),
@@ -327,6 +411,7 @@ pub fn compare(expected: &Fingerprint, actual: &Fingerprint) -> Comparison {
             c.maps(|l| format!("nodes :{l}"), &e.labels, &a.labels, true);
             let rel = |t: &str| format!("relationships :{t}");
             c.maps(rel, &e.relationship_types, &a.relationship_types, true);
+            c.aspect(Aspect::Schema);
             c.sets("constraint", &e.constraints, &a.constraints);
             c.sets("index", &e.indexes, &a.indexes);
         }
@@ -347,7 +432,100 @@ mod tests {
         Fingerprint::Postgres(PgStats {
             tables: tables.iter().map(|(t, n)| (t.to_string(), *n)).collect(),
             large_objects: lo,
+            ..PgStats::default()
         })
+    }
+
+    /// A PostgreSQL fingerprint with content digests (`algorithm`, table → digest) and
+    /// schema lines.
+    fn pg_full(algorithm: &str, digests: &[(&str, &str)], schema: &[&str]) -> Fingerprint {
+        Fingerprint::Postgres(PgStats {
+            tables: digests.iter().map(|(t, _)| (t.to_string(), 3)).collect(),
+            large_objects: 0,
+            content: Some(ContentDigests {
+                algorithm: algorithm.into(),
+                tables: digests
+                    .iter()
+                    .map(|(t, d)| (t.to_string(), d.to_string()))
+                    .collect(),
+            }),
+            schema: Some(schema.iter().map(|s| s.to_string()).collect()),
+        })
+    }
+
+    #[test]
+    fn table_of_postgres_content_and_schema_comparisons() {
+        let base = pg_full(
+            "md5-sum/1",
+            &[("public.a", "aa")],
+            &["table public.a", "column public.a.id bigint not null"],
+        );
+        // (actual, aspect, differing items, items checked in that aspect)
+        #[rustfmt::skip]
+        let cases: [(Fingerprint, Aspect, &[&str], usize); 9] = [
+            (base.clone(), Aspect::Content, &[], 1),
+            (base.clone(), Aspect::Schema, &[], 2),
+            (base.clone(), Aspect::Counts, &[], 2),
+            (pg_full("md5-sum/1", &[("public.a", "ab")], &["table public.a", "column public.a.id bigint not null"]), Aspect::Content, &["content of public.a"], 1),
+            // Digests made another way are not compared.
+            (pg_full("md5-sum/2", &[("public.a", "ab")], &["table public.a", "column public.a.id bigint not null"]), Aspect::Content, &[], 0),
+            (pg_full("md5-sum/1", &[("public.a", "aa")], &["table public.a"]), Aspect::Schema, &["schema column public.a.id bigint not null"], 2),
+            // Objects only in the target are not differences.
+            (pg_full("md5-sum/1", &[("public.a", "aa")], &["table public.a", "column public.a.id bigint not null", "table public.b"]), Aspect::Schema, &[], 2),
+            // A target without digests or schema: nothing to compare.
+            (pg(&[("public.a", 3)], 0), Aspect::Content, &[], 0),
+            (pg(&[("public.a", 3)], 0), Aspect::Schema, &[], 0),
+        ];
+        for (actual, aspect, want, checked) in cases {
+            let c = compare_only(&base, &actual, aspect);
+            assert_eq!(
+                (items(&c), c.checked),
+                (want.to_vec(), checked),
+                "{aspect:?} {actual:?}"
+            );
+        }
+        assert_eq!(compare(&base, &base).checked, 5);
+    }
+
+    #[test]
+    fn the_aspects_add_up_to_the_whole_comparison() {
+        let q = |points, size| {
+            let mut c = CollectionStats {
+                points,
+                ..CollectionStats::default()
+            };
+            c.vectors.insert(
+                "".into(),
+                VectorParams {
+                    size,
+                    distance: "Cosine".into(),
+                },
+            );
+            c.payload_indexes.insert("lang".into(), "keyword".into());
+            Fingerprint::Qdrant(QdrantStats {
+                collections: [("docs".to_string(), c)].into(),
+            })
+        };
+        let cases = [(q(5, 8), q(4, 16), ["points in docs"], ["vector of docs"])];
+        for (e, a, counts, schema) in cases {
+            let all = compare(&e, &a);
+            let c = compare_only(&e, &a, Aspect::Counts);
+            let s = compare_only(&e, &a, Aspect::Schema);
+            assert_eq!(items(&c), counts);
+            assert_eq!(items(&s), schema);
+            assert_eq!(c.checked + s.checked, all.checked);
+            assert_eq!(
+                c.differences.len() + s.differences.len(),
+                all.differences.len()
+            );
+        }
+        let n = neo4j(1000, &[("Person", 600)], &["person_pid"]);
+        let m = neo4j(999, &[("Person", 600)], &[]);
+        assert_eq!(
+            items(&compare_only(&n, &m, Aspect::Schema)),
+            ["constraint person_pid"]
+        );
+        assert_eq!(items(&compare_only(&n, &m, Aspect::Counts)), ["nodes"]);
     }
 
     fn items(c: &Comparison) -> Vec<&str> {

@@ -31,7 +31,7 @@ pub mod sections;
 pub mod sha256;
 pub mod time;
 
-pub use fingerprint::{compare, Difference, Fingerprint, FingerprintError};
+pub use fingerprint::{compare, compare_only, Aspect, Difference, Fingerprint, FingerprintError};
 pub use id::Id;
 pub use name::Name;
 pub use record::{Artifact, Kind, Manifest, Status, VaultRecord, SCHEMA};

@@ -224,6 +224,7 @@ mod tests {
         Fingerprint::Postgres(PgStats {
             tables: [("public.a".to_string(), rows)].into(),
             large_objects: 0,
+            ..PgStats::default()
         })
     }
 

@@ -40,6 +40,28 @@ pub const FULL_FORMAT: &str = "qdrant/full-snapshot";
 /// The default URL of a Qdrant REST endpoint.
 pub const DEFAULT_URL: &str = "http://localhost:6333";
 
+/// The Qdrant URL a tool uses: `flag` (`--url`, or `QDRANT_URL` through clap) when given,
+/// else the seed's `http://$QDRANT_HOST:$QDRANT_PORT` (either may be missing: `localhost`,
+/// `6333`), else [`DEFAULT_URL`]. `env` looks variables up.
+pub fn resolve_url(flag: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> String {
+    if let Some(url) = flag.filter(|u| !u.is_empty()) {
+        return url.to_owned();
+    }
+    let env = |n: &str| env(n).filter(|v| !v.is_empty());
+    match (env("QDRANT_HOST"), env("QDRANT_PORT")) {
+        (None, None) => DEFAULT_URL.to_owned(),
+        (host, port) => {
+            let host = host.unwrap_or_else(|| "localhost".into());
+            let port = port.unwrap_or_else(|| "6333".into());
+            if host.contains("://") {
+                format!("{}:{port}", host.trim_end_matches('/'))
+            } else {
+                format!("http://{host}:{port}")
+            }
+        }
+    }
+}
+
 /// What a snapshot is of.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {

@@ -28,6 +28,24 @@ pub fn same_minor(made_by: &str, target: &str) -> bool {
     }
 }
 
+/// One page of [`Client::scroll`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScrollPage {
+    /// The points, in id order.
+    pub points: Vec<ScrolledPoint>,
+    /// Where the next page starts (`None`: this was the last).
+    pub next_offset: Option<Value>,
+}
+
+/// A point of a [`ScrollPage`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScrolledPoint {
+    /// Its id: an unsigned integer or a UUID string.
+    pub id: Value,
+    /// Its payload, when asked for (`None` also when it has none).
+    pub payload: Option<Value>,
+}
+
 /// Cluster mode as `GET /cluster` tells it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cluster {
@@ -79,6 +97,84 @@ impl Client {
             enabled,
             peers: if enabled { peers } else { 1 },
             peer_id: result.get("peer_id").and_then(Value::as_u64),
+        })
+    }
+
+    /// Whether every shard is ready (`GET /readyz`, no key needed): `Ok` on 200, the
+    /// answer as an error otherwise.
+    pub fn ready(&self) -> Result<(), QdrantError> {
+        let what = format!("readiness of Qdrant at {}", self.shown_url());
+        let req = Req::get("/readyz".into());
+        self.retrying(|| {
+            let response = self.send_once(&req, &[], toolkit::http::Body::Empty, false, &what)?;
+            let status = response.status;
+            let content_type = response.content_type().map(str::to_owned);
+            let text = response
+                .text(1 << 16)
+                .map_err(|e| QdrantError::transport(&what, &e))?;
+            if status == 200 {
+                Ok(())
+            } else {
+                Err(QdrantError::answer(
+                    &what,
+                    status,
+                    content_type.as_deref(),
+                    &text,
+                ))
+            }
+        })
+    }
+
+    /// One page of points in id order (`POST …/points/scroll`, no vectors): at most `limit`
+    /// points from `offset` on (`None`: the first), with their payloads when
+    /// `with_payload`. Qdrant sorts by id (integers before UUIDs), so pages from
+    /// `next_offset` on never repeat a point.
+    pub fn scroll(
+        &self,
+        name: &str,
+        offset: Option<&Value>,
+        limit: usize,
+        with_payload: bool,
+    ) -> Result<ScrollPage, QdrantError> {
+        let what = format!("points of collection {}", toolkit::cli::quote(name));
+        let mut body = json!({"limit": limit, "with_payload": with_payload, "with_vector": false});
+        if let Some(offset) = offset {
+            body["offset"] = offset.clone();
+        }
+        let req = Req {
+            method: "POST",
+            path: format!("/collections/{}/points/scroll", encode(name)),
+            query: vec![],
+            json: Some(body),
+            timeout: RequestTimeout::Default,
+            // A read.
+            idempotent: true,
+        };
+        let result = self.call(req, &what)?;
+        let malformed = || {
+            QdrantError::new(
+                ErrorKind::Protocol,
+                format!("{what}: the scroll answer has no points list"),
+            )
+        };
+        let points = result
+            .get("points")
+            .and_then(Value::as_array)
+            .ok_or_else(malformed)?
+            .iter()
+            .map(|p| {
+                Ok(ScrolledPoint {
+                    id: p.get("id").cloned().ok_or_else(malformed)?,
+                    payload: p.get("payload").cloned(),
+                })
+            })
+            .collect::<Result<Vec<_>, QdrantError>>()?;
+        Ok(ScrollPage {
+            points,
+            next_offset: result
+                .get("next_page_offset")
+                .filter(|v| !v.is_null())
+                .cloned(),
         })
     }
 

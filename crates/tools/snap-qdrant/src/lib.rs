@@ -183,22 +183,7 @@ struct ServerArgs {
 
 impl ServerArgs {
     fn url(&self) -> String {
-        if let Some(url) = self.url.as_deref().filter(|u| !u.is_empty()) {
-            return url.to_owned();
-        }
-        let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-        match (env("QDRANT_HOST"), env("QDRANT_PORT")) {
-            (None, None) => qdrant::DEFAULT_URL.to_owned(),
-            (host, port) => {
-                let host = host.unwrap_or_else(|| "localhost".into());
-                let port = port.unwrap_or_else(|| "6333".into());
-                if host.contains("://") {
-                    format!("{}:{port}", host.trim_end_matches('/'))
-                } else {
-                    format!("http://{host}:{port}")
-                }
-            }
-        }
+        qdrant::resolve_url(self.url.as_deref(), &|n| std::env::var(n).ok())
     }
 
     fn client(&self) -> anyhow::Result<Client> {

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    toolkit::cli::main(integrity_check::command, integrity_check::run)
+}
