@@ -2,9 +2,9 @@
 //! harness's real PostgreSQL and SeaweedFS, the fake Qdrant and the fake Neo4j; the systemd
 //! units through `systemd-analyze verify`; the wrappers through shellcheck.
 //!
-//! integrity-check (issue 15) is not built yet: the restore flows are tested to finish their
-//! restores, prove them with the restore tools' own fingerprints, and then fail clearly
-//! because nothing checked them.
+//! The restore flows end with integrity-check; without it on PATH they still restore and
+//! prove each restore by the restore tool's own fingerprint, then fail clearly because
+//! nothing checked them.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -21,7 +21,8 @@ use testkit::{Outcome, Scenario, TestCommand};
 use crate::util::{bin, ledger_db, pg_dump_wrapper};
 
 const NEO4J_PASSWORD: &str = "flows-Pw_42";
-const TOOLS: [&str; 7] = [
+const TOOLS: [&str; 8] = [
+    "integrity-check",
     "dump-pg",
     "snap-qdrant",
     "dump-neo4j",
@@ -76,7 +77,7 @@ impl Stack {
             .args(["init"])
             .run()
             .succeeds();
-        // The tools, and only they, first on PATH (no integrity-check: it is not built yet).
+        // The tools, and only they, first on PATH.
         let dir = s.path().join("bin");
         std::fs::create_dir_all(&dir).unwrap();
         for tool in TOOLS {
@@ -106,6 +107,12 @@ impl Stack {
             .run()
             .succeeds();
         st
+    }
+
+    /// Takes integrity-check off the stack's PATH.
+    fn without_integrity_check(self) -> Stack {
+        std::fs::remove_file(self.s.path().join("bin/integrity-check")).unwrap();
+        self
     }
 
     /// A wrapper configured for the whole stack, nothing of the developer's environment.
@@ -264,14 +271,23 @@ fn nightly_backs_up_the_stack_and_restore_brings_it_all_back() {
         .cmd("stackvault-restore")
         .args(["--latest", "--type", "all", "--yes"])
         .run();
-    assert_unchecked(&out);
-    out.stderr_contains("the newest backup set is run_");
+    out.succeeds()
+        .stderr_contains("the newest backup set is run_")
+        .stderr_contains("stackvault-restore: check: ok");
     let restored = out.manifests();
     assert_eq!(restored.len(), 3, "{restored:?}");
     for m in &restored {
         assert_eq!(m.status, Status::Ok, "{m:?}");
         assert_eq!(restore_result(m), "\"ok\"", "{m:?}");
+        // ... and checked by integrity-check, whose verdict the ledger records.
+        assert_eq!(m.checks.as_ref().unwrap()["result"], "pass", "{m:?}");
     }
+    let check_runs: i64 =
+        st.s.connect(&st.ledger_db)
+            .query_one("SELECT count(*) FROM backup_check_run", &[])
+            .unwrap()
+            .get(0);
+    assert_eq!(check_runs, 3);
     assert_eq!(st.pg_rows(), 500);
     assert_eq!(st.qdrant.count("docs"), Some(20));
     assert_eq!(st.neo4j.counts("neo4j"), graph_before);
@@ -398,6 +414,31 @@ fn two_nightly_runs_never_overlap_and_a_killed_holder_leaves_no_lock() {
 }
 
 #[test]
+fn without_integrity_check_the_restore_is_proven_but_said_unchecked() {
+    let st = Stack::with_postgres_backup().without_integrity_check();
+    st.s.sql(st.s.db(), "DROP TABLE notes");
+    let out = st
+        .cmd("stackvault-restore")
+        .args(["--latest", "--type", "postgres", "--yes"])
+        .run();
+    assert_unchecked(&out);
+    out.stderr_contains("stackvault-restore: check: stopped");
+    let restored = out.manifests();
+    assert_eq!(restored.len(), 1, "{restored:?}");
+    assert_eq!(restore_result(&restored[0]), "\"ok\"");
+    assert!(restored[0].checks.is_none(), "nothing claims a check");
+    assert_eq!(st.pg_rows(), 500);
+    let smoke = st.cmd("stackvault-smoke").run();
+    assert!(
+        smoke.stdout.contains(
+            "FAIL databases: integrity-check is not on PATH: the databases were NOT checked"
+        ),
+        "{}",
+        smoke.stdout
+    );
+}
+
+#[test]
 fn restore_by_flags_refuses_what_it_cannot_do() {
     let st = Stack::with_postgres_backup();
     // Without --yes the restore tool refuses the existing database and leaves it alone.
@@ -406,7 +447,7 @@ fn restore_by_flags_refuses_what_it_cannot_do() {
         .cmd("stackvault-restore")
         .args(["--latest", "--type", "postgres"])
         .run();
-    out.fails_with(2)
+    out.fails_with(1)
         .stderr_contains("pass --clean to restore over it");
     assert_eq!(st.pg_rows(), 10);
 
@@ -480,12 +521,11 @@ fn the_menu_restores_a_chosen_backup_through_a_terminal() {
         " ok",
         "Whatever exists there is replaced.",
         "stackvault-restore: postgres: ok", // restored and proven...
-        "stackvault-restore: check: stopped", // ... but not checked
-        UNCHECKED,
+        "stackvault-restore: check: ok",    // ... and checked
     ] {
         assert!(transcript.contains(shown), "no {shown:?} in:\n{transcript}");
     }
-    assert_eq!(out.code, Some(2), "{transcript}");
+    assert_eq!(out.code, Some(0), "{transcript}");
     assert_eq!(st.pg_rows(), 500);
 }
 
@@ -572,9 +612,8 @@ fn the_drill_restores_the_newest_set_into_scratch_targets_and_measures_rto_per_d
             .get(0);
     assert_eq!(rows, 500);
     assert_eq!(st.pg_rows(), 501, "production untouched");
-    // ... but nothing checked them, and an RTO of 0 minutes is always exceeded.
-    out.fails_with(2)
-        .stderr_contains(UNCHECKED)
+    // ... and checked; but an RTO of 0 minutes is always exceeded.
+    out.fails_with(1)
         .stderr_contains("ALERT rto_exceeded")
         .stderr_contains("stackvault-dr-drill: postgres: RTO ");
     assert!(cleaned.exists(), "the cleanup ran");
@@ -588,8 +627,8 @@ fn the_drill_restores_the_newest_set_into_scratch_targets_and_measures_rto_per_d
         (&line["result"], &line["rto_exceeded"]),
         (&json!("failed"), &json!(true))
     );
-    assert_eq!(line["set_check_exit_status"], 2);
-    out.stderr_contains("integrity-check is not on PATH: the set was NOT checked");
+    assert_eq!(line["set_check_exit_status"], 0);
+    out.stderr_contains("the whole set: integrity-check exit status 0");
     let per_kind: Vec<_> = line["databases"]
         .as_array()
         .unwrap()
@@ -601,7 +640,7 @@ fn the_drill_restores_the_newest_set_into_scratch_targets_and_measures_rto_per_d
             )
         })
         .collect();
-    assert_eq!(per_kind, [("postgres", 2), ("qdrant", 2), ("neo4j", 2)]);
+    assert_eq!(per_kind, [("postgres", 0), ("qdrant", 0), ("neo4j", 0)]);
     for d in line["databases"].as_array().unwrap() {
         assert!(d["rto_seconds"].as_f64().unwrap() > 0.0, "{d}");
     }
@@ -635,7 +674,7 @@ fn smoke_prints_one_line_per_check() {
         "ok recent postgres: the newest good backup is 0h old",
         "FAIL recent qdrant: no good backup in the vault",
         "ok recent neo4j: the newest good backup is 0h old",
-        "FAIL databases: integrity-check is not on PATH: the databases were NOT checked",
+        "ok databases: integrity-check --live passed",
     ];
     assert_eq!(lines[..5], expected, "{}", out.stdout);
     // The ledger saw no qdrant backup, so it raises no alert of its own about it.
