@@ -19,6 +19,7 @@
 
 pub mod args;
 mod backend;
+pub mod crypt;
 mod dir;
 pub mod dry_run;
 mod error;
@@ -29,6 +30,7 @@ pub mod layout;
 mod mem;
 mod open;
 pub mod ops;
+pub mod pipe;
 pub mod s3;
 
 #[cfg(any(test, feature = "testing"))]
