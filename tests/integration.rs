@@ -7,6 +7,8 @@ mod util;
 mod test_dump_neo4j;
 #[path = "by-tool/test_dump_pg.rs"]
 mod test_dump_pg;
+#[path = "by-tool/test_encryption.rs"]
+mod test_encryption;
 #[path = "by-tool/test_snap_qdrant.rs"]
 mod test_snap_qdrant;
 #[path = "by-tool/test_snap_qdrant_live.rs"]

@@ -19,6 +19,7 @@
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use age::secrecy::ExposeSecret;
 use age::x25519;
@@ -242,6 +243,8 @@ pub struct Sealing<'a, R> {
     header: u64,
     plain: Option<(u64, Sha256)>,
     refused: Option<String>,
+    /// Hashes the ciphertext given out, for [`Sealing::publishing`].
+    sealed: Option<(Hasher, &'a OnceLock<(u64, Sha256)>)>,
 }
 
 impl<'a, R: Read> Sealing<'a, R> {
@@ -270,7 +273,17 @@ impl<'a, R: Read> Sealing<'a, R> {
             header,
             plain: None,
             refused: None,
+            sealed: None,
         })
+    }
+
+    /// Also hashes the ciphertext as it is given out, and sets `cell` to its size and
+    /// SHA-256 when the last byte went out: what a put of a source known only at its end
+    /// ([`Expect::AtEnd`](crate::Expect::AtEnd)) checks the ciphertext against. Only then:
+    /// a put of known length needs no second hash.
+    pub fn publishing(mut self, cell: &'a OnceLock<(u64, Sha256)>) -> Self {
+        self.sealed = Some((Hasher::new(), cell));
+        self
     }
 
     /// The size of the ciphertext of a plaintext of `plain` bytes.
@@ -348,17 +361,30 @@ impl<'a, R: Read> Sealing<'a, R> {
 
 impl<R: Read> Read for Sealing<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // Refused once, refused for good: never an end that looks clean.
+        if let Some(why) = &self.refused {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, why.clone()));
+        }
         loop {
             {
                 let out = self.out.borrow();
                 if self.pos < out.len() {
                     let n = buf.len().min(out.len() - self.pos);
                     buf[..n].copy_from_slice(&out[self.pos..self.pos + n]);
+                    if let Some((hasher, _)) = &mut self.sealed {
+                        hasher.update(&buf[..n]);
+                    }
                     self.pos += n;
                     return Ok(n);
                 }
             }
-            if self.writer.is_none() || buf.is_empty() {
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            if self.writer.is_none() {
+                if let Some((hasher, cell)) = self.sealed.take() {
+                    let _ = cell.set(hasher.finish());
+                }
                 return Ok(0);
             }
             self.out.borrow_mut().clear();

@@ -69,6 +69,12 @@ pub struct Cli {
     #[arg(long, value_name = "RUN")]
     run: Option<Name>,
 
+    /// Decrypt age-encrypted artifacts with the identities (secret keys,
+    /// AGE-SECRET-KEY-1…, as age-keygen writes them) in FILE, while they download. Without
+    /// it an encrypted backup fails, naming the recipients' fingerprints it needs.
+    #[arg(long, env = "STACKVAULT_AGE_IDENTITY", value_name = "FILE")]
+    identity: Option<std::path::PathBuf>,
+
     #[command(flatten)]
     common: CommonArgs,
 
@@ -141,6 +147,11 @@ fn fetch_all(
     spool: &SpoolDir,
     manifests: impl Iterator<Item = anyhow::Result<Manifest>>,
 ) -> anyhow::Result<()> {
+    let identities = match &cli.identity {
+        Some(path) => Some(vault::crypt::Identities::from_file(path)?),
+        None => None,
+    };
+    let identities = identities.as_ref();
     let style: Style = cli.common.progress_style();
     let mut out = cli::manifests_out();
     for manifest in manifests {
@@ -150,7 +161,7 @@ fn fetch_all(
             continue;
         }
         let progress = progress::for_stderr(style, &format!("download {}", manifest.id));
-        let fetched = ops::fetch(backend, &manifest, spool, &*progress);
+        let fetched = ops::fetch_with(backend, &manifest, spool, identities, &*progress);
         progress.finish();
         match fetched {
             Ok(local) => cli::emit(&mut out, &local)?,

@@ -75,6 +75,13 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = Verify::Checksum, value_name = "HOW")]
     verify: Verify,
 
+    /// Encrypt each artifact with age to the recipients in FILE (X25519 public keys,
+    /// age1…, one a line, # comments), while it streams: the object is a standard age file
+    /// ({…}.age) that `age -d -i key.txt` opens, and this host needs no secret key. The
+    /// sidecar stays plaintext and records the recipients' fingerprints and both SHA-256s.
+    #[arg(long, env = "STACKVAULT_AGE_RECIPIENTS", value_name = "FILE")]
+    encrypt_to: Option<std::path::PathBuf>,
+
     #[command(flatten)]
     common: CommonArgs,
 
@@ -90,6 +97,10 @@ pub fn command() -> clap::Command {
 /// Runs the tool.
 pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
     let cli = Cli::from_arg_matches(matches)?;
+    let recipients = match &cli.encrypt_to {
+        Some(path) => Some(vault::crypt::Recipients::from_file(path)?),
+        None => None,
+    };
     let backend = cli.vault.open()?;
     // The spool is only needed to know which files are ours to delete.
     let spool = if cli.keep {
@@ -102,7 +113,7 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
     let mut warned_create_only = false;
     let mut warned_fallback = false;
     std::thread::scope(|scope| -> anyhow::Result<()> {
-        let mut followers = Followers::new(scope, &*backend, style);
+        let mut followers = Followers::new(scope, &*backend, recipients.as_ref(), style);
         for manifest in cli::manifests_in() {
             let manifest = manifest?;
             if manifest.status == Status::Writing {
@@ -120,7 +131,13 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
             }
             let stored = followed.unwrap_or_else(|| {
                 let progress = progress::for_stderr(style, &format!("upload {}", manifest.id));
-                let stored = ops::store(&*backend, &manifest, cli.verify, &*progress);
+                let stored = ops::store_with(
+                    &*backend,
+                    &manifest,
+                    cli.verify,
+                    recipients.as_ref(),
+                    &*progress,
+                );
                 progress.finish();
                 stored
             });

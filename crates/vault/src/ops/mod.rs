@@ -15,10 +15,11 @@ mod orphans;
 mod store;
 
 pub use catalogue::{catalogue, find_id, latest, Entry, Problem};
-pub use fetch::{fetch, key_of};
+pub use fetch::{fetch, fetch_with, key_of};
 pub use orphans::{orphans, sweep, Orphan, OrphanKind};
 pub use store::{
-    finish_following, start_following, store, upload_following, Following, Stored, Verify,
+    finish_following, start_following, start_following_with, store, store_with, upload_following,
+    Following, Stored, Verify,
 };
 
 use manifest::sha256::HashingWriter;

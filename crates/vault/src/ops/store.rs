@@ -3,13 +3,14 @@
 
 use std::io::{BufReader, Read};
 
-use manifest::sections::Writing;
+use manifest::sections::{Encryption, Writing};
 use manifest::time::Timestamp;
 use manifest::{Id, Manifest, VaultRecord};
 use toolkit::cli::quote;
 use toolkit::progress::{Hidden, Progress};
 
 use crate::backend::{Backend, PutReceipt, StoreProof};
+use crate::crypt::{self, PlainCheck, Recipients, Sealing};
 use crate::error::{Error, ErrorKind, Result};
 use crate::expect::{AtEndAnswer, Expect};
 use crate::key::ObjectKey;
@@ -59,21 +60,62 @@ pub fn store(
     verify: Verify,
     progress: &dyn Progress,
 ) -> Result<Stored> {
+    store_with(backend, manifest, verify, None, progress)
+}
+
+/// [`store`], encrypting the artifact to `recipients` while it streams when they are given:
+/// the object is the age file (key `….age`), nothing of the plaintext is written anywhere
+/// else, and the sidecar records `vault.encryption` (the ciphertext's size and SHA-256, the
+/// recipients' fingerprints) beside the plaintext's `vault.bytes` / `vault.sha256`.
+///
+/// An encrypted artifact stored without its sidecar cannot be finished: without the
+/// identity nothing proves the object holds this artifact (age's ciphertext is new every
+/// time), so it is refused like any unknown object of the id, and left for the orphan sweep.
+pub fn store_with(
+    backend: &dyn Backend,
+    manifest: &Manifest,
+    verify: Verify,
+    recipients: Option<&Recipients>,
+    progress: &dyn Progress,
+) -> Result<Stored> {
     let artifact = manifest
         .require_artifact()
         .map_err(|m| Error::new(ErrorKind::InvalidInput, m))?;
-    let key = artifact_key(manifest)?;
+    let key = stored_key(artifact_key(manifest)?, recipients);
     check_sidecar_size(manifest)?;
 
     match existing(backend, &manifest.id, &key)? {
         Existing::Nothing => {
             let file = open_artifact(artifact)?;
             let mut reader = BufReader::with_capacity(1 << 20, file);
-            let expect = Expect::exact(artifact.bytes, Some(&artifact.sha256));
-            let receipt = backend.put(&key, &mut reader, expect, progress)?;
+            let receipt = match recipients {
+                None => {
+                    let expect = Expect::exact(artifact.bytes, Some(&artifact.sha256));
+                    backend.put(&key, &mut reader, expect, progress)?
+                }
+                Some(recipients) => {
+                    let check = PlainCheck::Exact(artifact.bytes, artifact.sha256);
+                    let mut sealing = Sealing::new(reader, recipients, check)?;
+                    // age's size is exact: S3 sizes its parts as for any file.
+                    let expect = Expect::exact(sealing.sealed_len(artifact.bytes), None);
+                    let put = backend.put(&key, &mut sealing, expect, progress);
+                    refused_as_integrity(put, &sealing, &key)?
+                }
+            };
             progress.finish(); // the read-back below is not part of the transfer rate
-            finish(backend, manifest, &key, receipt, verify)
+            finish(backend, manifest, &key, receipt, verify, recipients)
         }
+        Existing::ArtifactOnly if recipients.is_some() => Err(Error::new(
+            ErrorKind::AlreadyExists,
+            format!(
+                "the vault holds an encrypted object of id {} without a sidecar (an earlier \
+                 upload stopped before its sidecar): without the identity nothing proves it \
+                 is this artifact, so it is not vouched for; remove it (vault-prune sweeps \
+                 orphans) and store again",
+                manifest.id
+            ),
+        )
+        .with_key(&key)),
         Existing::ArtifactOnly => {
             // Resuming: prove the stored object is this artifact before vouching for it.
             let (bytes, sha256) = hash_object(backend, &key)?;
@@ -90,7 +132,7 @@ pub fn store(
                 )
                 .with_key(&key));
             }
-            let manifest = write_sidecar(backend, manifest, &key, "read-back")?;
+            let manifest = write_sidecar(backend, manifest, &key, "read-back", None)?;
             Ok(Stored {
                 manifest,
                 resumed: true,
@@ -100,12 +142,42 @@ pub fn store(
     }
 }
 
+/// The key of the stored object: the artifact's, `.age` appended when it is encrypted.
+fn stored_key(key: ObjectKey, recipients: Option<&Recipients>) -> ObjectKey {
+    match recipients {
+        None => key,
+        Some(_) => {
+            ObjectKey::new(format!("{key}{}", crypt::SUFFIX)).expect("suffix keeps a key valid")
+        }
+    }
+}
+
+/// A put that read a [`Sealing`] fails with the sealing's reason when the plaintext was
+/// refused (it is not what its record says): an `Integrity` error, as for a plain put.
+fn refused_as_integrity<R: Read>(
+    put: Result<PutReceipt>,
+    sealing: &Sealing<'_, R>,
+    key: &ObjectKey,
+) -> Result<PutReceipt> {
+    let Err(e) = put else { return put };
+    let Some(why) = sealing.refused() else {
+        return Err(e);
+    };
+    let mut refused =
+        Error::new(ErrorKind::Integrity, format!("{why}; nothing was stored")).with_key(key);
+    if let Some((key, upload_id)) = e.incomplete_upload() {
+        refused = refused.with_incomplete(key.clone(), upload_id.to_owned());
+    }
+    Err(refused)
+}
+
 /// An upload begun from a `writing` notice, while its producer still writes the artifact:
 /// [`start_following`] on the notice, [`upload_following`] on a thread of its own reading
 /// the growing file, [`finish_following`] with the final record.
 #[derive(Debug)]
 pub struct Following {
     key: ObjectKey,
+    recipients: Option<Recipients>,
 }
 
 /// Where the artifact of a `writing` notice goes, checked as [`store`] checks it: refused
@@ -116,10 +188,27 @@ pub fn start_following(
     notice: &Manifest,
     writing: &Writing,
 ) -> Result<Following> {
-    let key = artifact_key_of(&notice.id, &writing.format, &writing.path)?;
+    start_following_with(backend, notice, writing, None)
+}
+
+/// [`start_following`], the upload encrypted to `recipients` when they are given, as
+/// [`store_with`] encrypts.
+pub fn start_following_with(
+    backend: &dyn Backend,
+    notice: &Manifest,
+    writing: &Writing,
+    recipients: Option<&Recipients>,
+) -> Result<Following> {
+    let key = stored_key(
+        artifact_key_of(&notice.id, &writing.format, &writing.path)?,
+        recipients,
+    );
     check_sidecar_size(notice)?;
     match existing(backend, &notice.id, &key)? {
-        Existing::Nothing => Ok(Following { key }),
+        Existing::Nothing => Ok(Following {
+            key,
+            recipients: recipients.cloned(),
+        }),
         Existing::ArtifactOnly => Err(Error::new(
             ErrorKind::AlreadyExists,
             format!(
@@ -134,7 +223,8 @@ pub fn start_following(
 
 /// Uploads the growing artifact from `src` (a [`toolkit::follow::Follower`]); `at_end` is
 /// the final record's size and digest, asked for once the source ended, and checked before
-/// the object becomes visible.
+/// the object becomes visible. Encrypted when the upload was started so: then the
+/// plaintext is checked against `at_end` before the last chunk of ciphertext is sent.
 pub fn upload_following(
     backend: &dyn Backend,
     following: &Following,
@@ -142,7 +232,29 @@ pub fn upload_following(
     at_end: &(dyn Fn() -> AtEndAnswer + Sync),
     progress: &dyn Progress,
 ) -> Result<PutReceipt> {
-    let receipt = backend.put(&following.key, src, Expect::AtEnd(at_end), progress)?;
+    let receipt = match &following.recipients {
+        None => backend.put(&following.key, src, Expect::AtEnd(at_end), progress)?,
+        Some(recipients) => {
+            let sealed = std::sync::OnceLock::new();
+            let mut sealing =
+                Sealing::new(src, recipients, PlainCheck::AtEnd(at_end))?.publishing(&sealed);
+            // Set once the sealing gave out its last byte, which it does only after the
+            // plaintext was accepted.
+            let ciphertext = || {
+                sealed
+                    .get()
+                    .copied()
+                    .ok_or_else(|| "the encrypted stream did not end".to_owned())
+            };
+            let put = backend.put(
+                &following.key,
+                &mut sealing,
+                Expect::AtEnd(&ciphertext),
+                progress,
+            );
+            refused_as_integrity(put, &sealing, &following.key)?
+        }
+    };
     progress.finish();
     Ok(receipt)
 }
@@ -156,7 +268,7 @@ pub fn finish_following(
     receipt: PutReceipt,
     verify: Verify,
 ) -> Result<Stored> {
-    let key = artifact_key(manifest)?;
+    let key = stored_key(artifact_key(manifest)?, following.recipients.as_ref());
     if key != following.key {
         return Err(Error::new(
             ErrorKind::InvalidInput,
@@ -169,7 +281,14 @@ pub fn finish_following(
         .with_key(&following.key));
     }
     check_sidecar_size(manifest)?;
-    finish(backend, manifest, &key, receipt, verify)
+    finish(
+        backend,
+        manifest,
+        &key,
+        receipt,
+        verify,
+        following.recipients.as_ref(),
+    )
 }
 
 /// After the artifact was put: proves it as `verify` says, writes the sidecar.
@@ -179,6 +298,7 @@ fn finish(
     key: &ObjectKey,
     receipt: PutReceipt,
     verify: Verify,
+    recipients: Option<&Recipients>,
 ) -> Result<Stored> {
     let mut fell_back_to_read_back = false;
     let how = match (verify, receipt.proof) {
@@ -192,7 +312,14 @@ fn finish(
         (Verify::Size, _) => "size",
     };
     verify_stored(backend, key, receipt.bytes, receipt.sha256, how)?;
-    let manifest = write_sidecar(backend, manifest, key, how)?;
+    let encryption = recipients.map(|r| Encryption {
+        scheme: crypt::SCHEME.to_owned(),
+        recipients: r.fingerprints(),
+        bytes: receipt.bytes,
+        sha256: receipt.sha256,
+        extra: Default::default(),
+    });
+    let manifest = write_sidecar(backend, manifest, key, how, encryption.as_ref())?;
     Ok(Stored {
         manifest,
         resumed: false,
@@ -207,6 +334,7 @@ fn write_sidecar(
     manifest: &Manifest,
     key: &ObjectKey,
     verified: &str,
+    encryption: Option<&Encryption>,
 ) -> Result<Manifest> {
     let artifact = manifest
         .require_artifact()
@@ -220,6 +348,20 @@ fn write_sidecar(
         verified: Some(verified.to_owned()),
         extra: Default::default(),
     });
+    out.vault
+        .as_mut()
+        .expect("just set")
+        .set_encryption(encryption);
+    let again = match encryption {
+        None => format!(
+            "run vault-put again with the same manifest to finish ({} is not uploaded twice)",
+            manifest.id
+        ),
+        // An encrypted object cannot be proven to be this artifact without the identity.
+        Some(_) => "it is left without a sidecar (an orphan, for vault-prune to sweep): store \
+                    the manifest again once it is swept"
+            .to_owned(),
+    };
     let mut text = serde_json::to_vec_pretty(&out).expect("manifests serialize");
     text.push(b'\n');
     let expect = Expect::exact(text.len() as u64, None);
@@ -227,9 +369,7 @@ fn write_sidecar(
         .put(&sidecar_key(key), &mut &text[..], expect, &Hidden)
         .map_err(|e| {
             e.append(&format!(
-                "; the artifact itself is stored and verified: run vault-put again with the \
-                 same manifest to finish ({} is not uploaded twice)",
-                manifest.id
+                "; the artifact itself is stored and verified: {again}"
             ))
         })?;
     Ok(out)
