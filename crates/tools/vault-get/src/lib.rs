@@ -20,6 +20,12 @@ compared with the SHA-256 recorded at upload; a mismatch deletes the partial fil
 error and passes the manifest on with \"status\":\"failed\", so no restore will use it. A
 file already in the spool with the right SHA-256 is reused.
 
+An encrypted backup (vault.encryption, stored by vault-put --encrypt-to) is decrypted with
+--identity while it downloads, in order, and both the ciphertext's and the plaintext's
+SHA-256 are checked. Without an identity, or with one it was not encrypted to, it fails
+before downloading and names the recipients' fingerprints it needs. A truncated or changed
+ciphertext fails age's authentication and the partial plaintext is deleted.
+
 --list also warns about leftovers that are not backups: an artifact without its sidecar
 (an upload interrupted before the sidecar was written: running vault-put again with the same
 manifest finishes it), a sidecar without its artifact, an unfinished upload (S3 multipart
@@ -31,6 +37,7 @@ Examples:
   vault-get --list --kind postgres --json
   vault-get --latest --kind postgres | dump-pg restore --target-db app_restored --create
   vault-get --id postgres_app_20250130_020000
+  vault-get --id postgres_app_20250130_020000 --identity ~/keys/backup.txt
   vault-get --orphans
   vault-get < run.ndjson";
 

@@ -46,6 +46,15 @@ An artifact stored without its sidecar (the sidecar write failed, or the run was
 between) is finished by running vault-put again with the same manifest: the stored object is
 verified against the manifest's size and SHA-256 and only the sidecar is written.
 
+With --encrypt-to, each artifact is encrypted with age while it streams (no plaintext copy)
+and stored as {…}.{ext}.age, a standard age file; the sidecar stays plaintext and records
+vault.encryption: the recipients' fingerprints (never a key) and the ciphertext's size and
+SHA-256, while vault.bytes and vault.sha256 stay the plaintext's (backup-manifest(5)). The
+plaintext is checked against the manifest before the last encrypted chunk is sent, so a
+file that changed is never stored. An encrypted artifact left without its sidecar cannot be
+vouched for without the key: it is not finished by a second run but left as an orphan for
+vault-prune to sweep.
+
 S3 credentials come from the environment only: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 AWS_SESSION_TOKEN (or MINIO_ACCESS_KEY, MINIO_SECRET_KEY). AWS_CA_BUNDLE names a CA file for
 an endpoint with a private certificate authority.
@@ -53,6 +62,7 @@ an endpoint with a private certificate authority.
 Examples:
   dump-pg --dbname app | vault-put --vault s3://backups/stack > run.ndjson
   dump-pg --all --announce | vault-put --vault s3://backups/stack
+  dump-pg --all | vault-put --vault s3://backups/stack --encrypt-to /etc/stackvault/recipients.txt
   vault-put --vault file:///srv/vault --keep < manifests.ndjson";
 
 /// Upload the artifacts that manifests name into the vault, verified.
