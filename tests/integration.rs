@@ -9,6 +9,8 @@ mod test_dump_neo4j;
 mod test_dump_pg;
 #[path = "by-tool/test_encryption.rs"]
 mod test_encryption;
+#[path = "by-tool/test_object_lock.rs"]
+mod test_object_lock;
 #[path = "by-tool/test_snap_qdrant.rs"]
 mod test_snap_qdrant;
 #[path = "by-tool/test_snap_qdrant_live.rs"]

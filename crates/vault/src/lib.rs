@@ -26,6 +26,7 @@ mod error;
 mod expect;
 mod key;
 pub mod layout;
+pub mod lock;
 #[cfg(any(test, feature = "testing"))]
 mod mem;
 mod open;

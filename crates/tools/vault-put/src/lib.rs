@@ -8,6 +8,7 @@ use toolkit::cli::{self, quote, CommonArgs, EXIT_CODES_HELP};
 use toolkit::progress;
 use toolkit::spool::SpoolDir;
 use vault::args::VaultArgs;
+use vault::lock::{LockMode, ObjectLock};
 use vault::ops::{self, Verify};
 use vault::{Backend, CreateOnly};
 
@@ -92,6 +93,20 @@ pub struct Cli {
     #[arg(long, env = "STACKVAULT_AGE_RECIPIENTS", value_name = "FILE")]
     encrypt_to: Option<std::path::PathBuf>,
 
+    /// Lock each artifact and its sidecar with S3 Object Lock for DAYS days from the start
+    /// of the run: the server refuses to delete or overwrite them before that date
+    /// (recorded as vault.lock). The bucket must have Object Lock enabled; one without it,
+    /// or a directory vault, is refused before anything is stored.
+    #[arg(long, env = "STACKVAULT_LOCK_DAYS", value_name = "DAYS",
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    lock_days: Option<u32>,
+
+    /// With --lock-days: governance (users with s3:BypassGovernanceRetention may still
+    /// delete early) or compliance (nobody can, not even the account's root user).
+    #[arg(long, env = "STACKVAULT_LOCK_MODE", value_enum, default_value_t = LockMode::Governance,
+          value_name = "MODE", requires = "lock_days")]
+    lock_mode: LockMode,
+
     #[command(flatten)]
     common: CommonArgs,
 
@@ -111,7 +126,15 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
         Some(path) => Some(vault::crypt::Recipients::from_file(path)?),
         None => None,
     };
-    let backend = cli.vault.open()?;
+    let backend = match cli.lock_days {
+        None => cli.vault.open()?,
+        Some(days) => {
+            let lock = ObjectLock::for_days(cli.lock_mode, days, manifest::time::Timestamp::now());
+            let backend = cli.vault.open_locked(lock)?;
+            backend.lock()?; // a bucket that cannot lock is refused before any upload
+            backend
+        }
+    };
     // The spool is only needed to know which files are ours to delete.
     let spool = if cli.keep {
         None

@@ -3,7 +3,7 @@
 
 use std::io::{BufReader, Read};
 
-use manifest::sections::{Encryption, Writing};
+use manifest::sections::{Encryption, Lock, Writing};
 use manifest::time::Timestamp;
 use manifest::{Id, Manifest, VaultRecord};
 use toolkit::cli::quote;
@@ -132,7 +132,9 @@ pub fn store_with(
                 )
                 .with_key(&key));
             }
-            let manifest = write_sidecar(backend, manifest, &key, "read-back", None)?;
+            // The artifact was stored (and locked, or not) by an earlier run: no lock is claimed
+            // for it here.
+            let manifest = write_sidecar(backend, manifest, &key, "read-back", None, None)?;
             Ok(Stored {
                 manifest,
                 resumed: true,
@@ -319,7 +321,16 @@ fn finish(
         sha256: receipt.sha256,
         extra: Default::default(),
     });
-    let manifest = write_sidecar(backend, manifest, key, how, encryption.as_ref())?;
+    // The lock this run applied to the artifact, and applies to the sidecar.
+    let lock = backend.lock()?.map(|l| l.section());
+    let manifest = write_sidecar(
+        backend,
+        manifest,
+        key,
+        how,
+        encryption.as_ref(),
+        lock.as_ref(),
+    )?;
     Ok(Stored {
         manifest,
         resumed: false,
@@ -335,6 +346,7 @@ fn write_sidecar(
     key: &ObjectKey,
     verified: &str,
     encryption: Option<&Encryption>,
+    lock: Option<&Lock>,
 ) -> Result<Manifest> {
     let artifact = manifest
         .require_artifact()
@@ -348,10 +360,9 @@ fn write_sidecar(
         verified: Some(verified.to_owned()),
         extra: Default::default(),
     });
-    out.vault
-        .as_mut()
-        .expect("just set")
-        .set_encryption(encryption);
+    let record = out.vault.as_mut().expect("just set");
+    record.set_encryption(encryption);
+    record.set_lock(lock);
     let again = match encryption {
         None => format!(
             "run vault-put again with the same manifest to finish ({} is not uploaded twice)",
