@@ -27,7 +27,7 @@ fn a_locked_store_is_locked_on_the_server_and_recorded_as_it_is() {
     let vault = s.s3_locked_vault();
     let bucket = testkit::bucket_of(&vault);
     let backend = S3Server::from_env().backend(&bucket, "stack");
-    // (id, flags, mode the server must report)
+    // (id, flags, mode the server must report); 6 MiB: one PUT at the default part size
     let cases: [(&str, &[&str], &str); 2] = [
         (
             "postgres_a_20250130_020000",
@@ -36,7 +36,15 @@ fn a_locked_store_is_locked_on_the_server_and_recorded_as_it_is() {
         ),
         (
             "postgres_b_20250130_020000",
-            &["--lock-days", "3", "--lock-mode", "compliance"],
+            // Two parts: the lock goes on the multipart upload.
+            &[
+                "--lock-days",
+                "3",
+                "--lock-mode",
+                "compliance",
+                "--s3-part-size",
+                "5MiB",
+            ],
             "COMPLIANCE",
         ),
     ];
@@ -94,11 +102,20 @@ fn prune_keeps_a_locked_backup_past_its_rules_and_says_until_when() {
     let s = Scenario::new();
     let vault = s.s3_locked_vault();
     // Both made long ago (the ids' dates): by age alone the older would go.
-    for id in [
-        "postgres_app_20250130_020000",
-        "postgres_app_20250131_020000",
+    for (id, at) in [
+        ("postgres_app_20250130_020000", "2025-01-30T02:00:00Z"),
+        ("postgres_app_20250131_020000", "2025-01-31T02:00:00Z"),
     ] {
-        let m = spooled_bytes(&s, id, id.as_bytes());
+        let path = s.spool().join(format!("{id}.dump"));
+        std::fs::create_dir_all(s.spool()).unwrap();
+        std::fs::write(&path, id).unwrap();
+        let line = serde_json::json!({
+            "schema": "stackvault.manifest/1", "id": id, "kind": "postgres",
+            "created_at": at, "status": "ok",
+            "artifact": {"path": path, "format": "pg_dump/custom", "bytes": id.len(),
+                         "sha256": manifest::Sha256::of(id.as_bytes()).to_string()}
+        });
+        let m = manifest::ndjson::parse_line(&line.to_string()).unwrap();
         put(&s, &vault, &m, &["--lock-days", "2"]).succeeds();
     }
     let out = s
