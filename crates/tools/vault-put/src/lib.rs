@@ -56,6 +56,11 @@ file that changed is never stored. An encrypted artifact left without its sideca
 vouched for without the key: it is not finished by a second run but left as an orphan for
 vault-prune to sweep.
 
+With --lock-days, every artifact and sidecar of the run is stored with S3 Object Lock until
+DAYS days after the run started (one date per run, recorded as vault.lock). The bucket must
+have Object Lock enabled, which can only be done when it is created (and turns versioning
+on); vault-put checks that first and refuses, storing nothing, when it has not.
+
 S3 credentials come from the environment only: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 AWS_SESSION_TOKEN (or MINIO_ACCESS_KEY, MINIO_SECRET_KEY). AWS_CA_BUNDLE names a CA file for
 an endpoint with a private certificate authority.
