@@ -250,3 +250,44 @@ fn break_glass_the_age_cli_and_pg_restore_bring_back_an_encrypted_backup() {
         table_fingerprints(&s, s.db())
     );
 }
+
+/// A dump uploaded while pg_dump writes it (`--announce`) into S3, encrypted: the multipart
+/// upload of a source known only at its end, sealed; fetched back, it is the dump.
+#[test]
+fn an_announced_dump_is_encrypted_into_s3_while_it_is_written() {
+    let s = Scenario::new();
+    load_rich(&s, s.db());
+    let vault = s.s3_vault();
+    let (identity, recipients, fingerprint) = keys(&s, "ops");
+    let stored: Manifest = manifest::ndjson::parse_line(
+        sh(
+            &s,
+            &format!(
+                "{} --announce --dbname {} | {} --vault {vault} --encrypt-to {}",
+                bin("dump-pg").display(),
+                s.db(),
+                bin("vault-put").display(),
+                recipients.display()
+            ),
+        )
+        .trim(),
+    )
+    .unwrap();
+    let record = stored.vault.as_ref().unwrap();
+    assert!(record.url.ends_with(".dump.age"), "{}", record.url);
+    assert_eq!(
+        record.encryption().unwrap().unwrap().recipients,
+        [fingerprint]
+    );
+    let got = s
+        .cmd(&bin("vault-get"))
+        .args(["--vault", &vault, "--id", stored.id.as_str()])
+        .args([Path::new("--identity"), &identity])
+        .run();
+    got.succeeds();
+    let artifact = got.manifest().artifact.unwrap();
+    assert_eq!(
+        toolkit::fs::hash_file(&artifact.path).unwrap(),
+        (record.bytes, record.sha256)
+    );
+}
