@@ -18,8 +18,8 @@ pub use catalogue::{catalogue, find_id, latest, Entry, Problem};
 pub use fetch::{fetch, fetch_with, key_of};
 pub use orphans::{orphans, sweep, Orphan, OrphanKind};
 pub use store::{
-    finish_following, start_following, start_following_with, store, store_with, upload_following,
-    Following, Stored, Verify,
+    copy_backup, finish_following, start_following, start_following_with, store, store_with,
+    upload_following, Following, Stored, Verify,
 };
 
 use manifest::sha256::HashingWriter;
@@ -471,5 +471,56 @@ mod tests {
             let spool = spool(dir.path());
             fetch_with(&vault, &done, &spool, Some(&mine), &Hidden).unwrap();
         }
+    }
+
+    #[test]
+    fn a_copy_streams_the_stored_object_as_it_is_and_resumes_an_interrupted_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (MemBackend::new(), MemBackend::new());
+        let (mine, recipients, _) = keys();
+        let plain = spooled(dir.path(), "plain", &vec![1u8; 3_000_000]);
+        let sealed = spooled(dir.path(), "sealed", &vec![2u8; 100_000]);
+        store(&from, &plain, Verify::Size, &Hidden).unwrap();
+        store_with(&from, &sealed, Verify::Size, Some(&recipients), &Hidden).unwrap();
+        let (entries, _) = catalogue(&from, None).unwrap();
+        for entry in &entries {
+            let copied = copy_backup(&from, &to, entry, Verify::ReadBack, &Hidden).unwrap();
+            assert!(!copied.resumed);
+            let (a, b) = (
+                entry.manifest.vault.as_ref().unwrap(),
+                copied.manifest.vault.as_ref().unwrap(),
+            );
+            assert_eq!(
+                (b.bytes, b.sha256, b.stored().unwrap()),
+                (a.bytes, a.sha256, a.stored().unwrap())
+            );
+            assert_eq!(
+                b.encryption(),
+                a.encryption(),
+                "an encrypted object is copied as it is"
+            );
+            assert_eq!(b.copied_from().unwrap().unwrap().url, a.url);
+            assert_eq!(hash_object(&to, &entry.key).unwrap(), a.stored().unwrap());
+            // Copied once: the destination lists it, a second copy is refused.
+            let again = copy_backup(&from, &to, entry, Verify::ReadBack, &Hidden).unwrap_err();
+            assert_eq!(again.kind(), ErrorKind::AlreadyExists);
+        }
+        let spool = spool(dir.path());
+        let sealed_copy = find_id(&to, &sealed.id).unwrap().manifest;
+        fetch_with(&to, &sealed_copy, &spool, Some(&mine), &Hidden).unwrap();
+
+        // Interrupted between artifact and sidecar: the next copy finishes it.
+        let entry = entries.iter().find(|e| e.manifest.id == plain.id).unwrap();
+        to.delete(&crate::layout::sidecar_key(&entry.key)).unwrap();
+        let resumed = copy_backup(&from, &to, entry, Verify::ReadBack, &Hidden).unwrap();
+        assert!(resumed.resumed);
+        assert_eq!(catalogue(&to, None).unwrap().0.len(), 2);
+
+        // A damaged source is never stored in the destination.
+        let other = MemBackend::new();
+        from.tamper(&entry.key, vec![9u8; 3_000_000]);
+        let err = copy_backup(&from, &other, entry, Verify::ReadBack, &Hidden).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
+        assert!(other.list("").unwrap().is_empty());
     }
 }

@@ -3,7 +3,7 @@
 
 use std::io::{BufReader, Read};
 
-use manifest::sections::{Encryption, Lock, Writing};
+use manifest::sections::{CopiedFrom, Encryption, Lock, Writing};
 use manifest::time::Timestamp;
 use manifest::{Id, Manifest, VaultRecord};
 use toolkit::cli::quote;
@@ -15,6 +15,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::expect::{AtEndAnswer, Expect};
 use crate::key::ObjectKey;
 use crate::layout::{artifact_key, artifact_key_of, id_prefix, sidecar_key, SIDECAR_LIMIT};
+use crate::pipe::pipe;
 
 use super::hash_object;
 
@@ -134,7 +135,7 @@ pub fn store_with(
             }
             // The artifact was stored (and locked, or not) by an earlier run: no lock is claimed
             // for it here.
-            let manifest = write_sidecar(backend, manifest, &key, "read-back", None, None)?;
+            let manifest = write_sidecar(backend, manifest, &key, "read-back", None, None, None)?;
             Ok(Stored {
                 manifest,
                 resumed: true,
@@ -302,18 +303,7 @@ fn finish(
     verify: Verify,
     recipients: Option<&Recipients>,
 ) -> Result<Stored> {
-    let mut fell_back_to_read_back = false;
-    let how = match (verify, receipt.proof) {
-        (Verify::Checksum, StoreProof::ServerChecksums) => "server-checksums",
-        (Verify::Checksum, StoreProof::LocalWrite) => "local-write",
-        (Verify::Checksum, StoreProof::None) => {
-            fell_back_to_read_back = true;
-            "read-back"
-        }
-        (Verify::ReadBack, _) => "read-back",
-        (Verify::Size, _) => "size",
-    };
-    verify_stored(backend, key, receipt.bytes, receipt.sha256, how)?;
+    let (how, fell_back_to_read_back) = prove(backend, key, &receipt, verify)?;
     let encryption = recipients.map(|r| Encryption {
         scheme: crypt::SCHEME.to_owned(),
         recipients: r.fingerprints(),
@@ -330,10 +320,146 @@ fn finish(
         how,
         encryption.as_ref(),
         lock.as_ref(),
+        None,
     )?;
     Ok(Stored {
         manifest,
         resumed: false,
+        fell_back_to_read_back,
+    })
+}
+
+/// Proves the object just put at `key` as `verify` says; returns how (`vault.verified`),
+/// and whether checksums were asked for and a read-back had to stand in.
+fn prove(
+    backend: &dyn Backend,
+    key: &ObjectKey,
+    receipt: &PutReceipt,
+    verify: Verify,
+) -> Result<(&'static str, bool)> {
+    let (how, fell_back) = match (verify, receipt.proof) {
+        (Verify::Checksum, StoreProof::ServerChecksums) => ("server-checksums", false),
+        (Verify::Checksum, StoreProof::LocalWrite) => ("local-write", false),
+        (Verify::Checksum, StoreProof::None) => ("read-back", true),
+        (Verify::ReadBack, _) => ("read-back", false),
+        (Verify::Size, _) => ("size", false),
+    };
+    verify_stored(backend, key, receipt.bytes, receipt.sha256, how)?;
+    Ok((how, fell_back))
+}
+
+/// Copies the backup `entry` of vault `from` into vault `to` under the same key: the stored
+/// object streams from one to the other as it is (an encrypted one stays encrypted: no key
+/// is needed), checked against its recorded size and SHA-256 before it becomes visible,
+/// proved as [`store`] proves an upload (`verify`), then the sidecar is written — last —
+/// with `to`'s `vault` section and `vault.copied_from`. An artifact of the id already in
+/// `to` without a sidecar (a copy interrupted before it) is verified against the record
+/// and only the sidecar is written; a backup `to` lists already is `AlreadyExists` (the
+/// caller skips what the destination's catalogue has).
+pub fn copy_backup(
+    from: &dyn Backend,
+    to: &dyn Backend,
+    entry: &super::Entry,
+    verify: Verify,
+    progress: &dyn Progress,
+) -> Result<Stored> {
+    let source = entry.manifest.vault.as_ref().ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("{} has no vault section", entry.manifest.id),
+        )
+    })?;
+    let invalid = |m: String| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("{}: {m}", entry.manifest.id),
+        )
+    };
+    let (bytes, sha256) = source.stored().map_err(invalid)?;
+    let encryption = source.encryption().transpose().map_err(invalid)?;
+    let copied_from = CopiedFrom {
+        url: source.url.clone(),
+        stored_at: source.stored_at.clone(),
+        extra: Default::default(),
+    };
+    let key = &entry.key;
+    let mut manifest = entry.manifest.clone();
+    manifest.vault = None;
+    check_sidecar_size(&manifest)?;
+    let (how, resumed, fell_back_to_read_back) = match existing(to, &manifest.id, key)? {
+        Existing::Nothing => {
+            let (writer, mut reader) = pipe();
+            let (got, put) = std::thread::scope(|scope| {
+                let getting = scope.spawn(move || {
+                    let mut writer = writer;
+                    let n = from.get(key, &mut writer, &Hidden)?;
+                    // The put reads exactly the recorded size and may be gone before the
+                    // end mark: whether it got everything is the put's to say.
+                    let _ = writer.finish();
+                    Ok::<u64, Error>(n)
+                });
+                let put = to.put(
+                    key,
+                    &mut reader,
+                    Expect::exact(bytes, Some(&sha256)),
+                    progress,
+                );
+                // A put that stopped early stops the download with it.
+                drop(reader);
+                (getting.join().expect("downloads do not panic"), put)
+            });
+            progress.finish();
+            let receipt = match (got, put) {
+                (Ok(_), Ok(receipt)) => receipt,
+                // The put read a cut stream: the download's error is the cause.
+                (Err(e), Err(p)) if p.io_kind() == Some(std::io::ErrorKind::ConnectionAborted) => {
+                    return Err(e.append(&format!("; nothing was stored in {}", to.location())))
+                }
+                // Otherwise the put stopped first (and the download with it).
+                (_, Err(e)) => return Err(e),
+                (Err(e), Ok(_)) => return Err(e),
+            };
+            let (how, fell_back) = prove(to, key, &receipt, verify)?;
+            (how, false, fell_back)
+        }
+        Existing::ArtifactOnly => {
+            let held = hash_object(to, key)?;
+            if held != (bytes, sha256) {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!(
+                        "{} holds an object of id {} without a sidecar ({} bytes, SHA-256 {}) \
+                         that is not this backup's ({bytes} bytes, {sha256}); it is not \
+                         overwritten",
+                        to.location(),
+                        manifest.id,
+                        held.0,
+                        held.1
+                    ),
+                )
+                .with_key(key));
+            }
+            ("read-back", true, false)
+        }
+    };
+    // Locked as the destination locks what it stores; a resumed artifact's lock is not
+    // known here, so none is claimed.
+    let lock = match resumed {
+        false => to.lock()?.map(|l| l.section()),
+        true => None,
+    };
+    let manifest = write_sidecar(
+        to,
+        &manifest,
+        key,
+        how,
+        encryption.as_ref(),
+        lock.as_ref(),
+        Some(&copied_from),
+    )?;
+    Ok(Stored {
+        manifest,
+        resumed,
         fell_back_to_read_back,
     })
 }
@@ -347,6 +473,7 @@ fn write_sidecar(
     verified: &str,
     encryption: Option<&Encryption>,
     lock: Option<&Lock>,
+    copied_from: Option<&CopiedFrom>,
 ) -> Result<Manifest> {
     let artifact = manifest
         .require_artifact()
@@ -363,6 +490,7 @@ fn write_sidecar(
     let record = out.vault.as_mut().expect("just set");
     record.set_encryption(encryption);
     record.set_lock(lock);
+    record.set_copied_from(copied_from);
     let again = match encryption {
         None => format!(
             "run vault-put again with the same manifest to finish ({} is not uploaded twice)",
