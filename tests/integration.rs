@@ -15,6 +15,8 @@ mod test_object_lock;
 mod test_snap_qdrant;
 #[path = "by-tool/test_snap_qdrant_live.rs"]
 mod test_snap_qdrant_live;
+#[path = "by-tool/test_vault_copy.rs"]
+mod test_vault_copy;
 #[path = "by-tool/test_vault_get.rs"]
 mod test_vault_get;
 #[path = "by-tool/test_vault_ledger.rs"]

@@ -16,6 +16,7 @@ pub fn bin(tool: &str) -> PathBuf {
         "snap-qdrant" => env!("CARGO_BIN_EXE_snap-qdrant"),
         "vault-ledger" => env!("CARGO_BIN_EXE_vault-ledger"),
         "vault-prune" => env!("CARGO_BIN_EXE_vault-prune"),
+        "vault-copy" => env!("CARGO_BIN_EXE_vault-copy"),
         other => panic!("no tool {other}"),
     })
 }

@@ -18,7 +18,7 @@ use clap_mangen::roff::{bold, roman, Roff};
 use clap_mangen::Man;
 
 /// The documented tools, by hand (as uudoc lists the utilities).
-const TOOLS: [fn() -> Command; 7] = [
+const TOOLS: [fn() -> Command; 8] = [
     dump_pg::command,
     snap_qdrant::command,
     dump_neo4j::command,
@@ -26,6 +26,7 @@ const TOOLS: [fn() -> Command; 7] = [
     vault_get::command,
     vault_ledger::command,
     vault_prune::command,
+    vault_copy::command,
 ];
 
 /// Every man page, in memory: (file name, roff source). Each tool comes with one page per
