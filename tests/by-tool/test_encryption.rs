@@ -175,6 +175,22 @@ fn sh(s: &Scenario, script: &str) -> String {
     out.stdout.clone()
 }
 
+/// `dump-pg --announce | vault-put --encrypt-to`: the dump uploaded, encrypted, while
+/// pg_dump writes it; the stored record.
+fn announced_and_encrypted(s: &Scenario, vault: &str, recipients: &Path) -> Manifest {
+    let line = sh(
+        s,
+        &format!(
+            "{} --announce --dbname {} | {} --vault {vault} --encrypt-to {}",
+            bin("dump-pg").display(),
+            s.db(),
+            bin("vault-put").display(),
+            recipients.display()
+        ),
+    );
+    manifest::ndjson::parse_line(line.trim()).unwrap()
+}
+
 /// The README's break-glass procedure, with the `age` CLI (Debian's package `age`), the
 /// coreutils and PostgreSQL's own pg_restore: keys from `age-keygen`, the dump uploaded
 /// while pg_dump writes it (`--announce`), the object copied out of the vault by hand.
@@ -193,20 +209,7 @@ fn break_glass_the_age_cli_and_pg_restore_bring_back_an_encrypted_backup() {
             r = recipients.display()
         ),
     );
-    let stored: Manifest = manifest::ndjson::parse_line(
-        sh(
-            &s,
-            &format!(
-                "{} --announce --dbname {} | {} --vault {vault} --encrypt-to {}",
-                bin("dump-pg").display(),
-                s.db(),
-                bin("vault-put").display(),
-                recipients.display()
-            ),
-        )
-        .trim(),
-    )
-    .unwrap();
+    let stored = announced_and_encrypted(&s, &vault, &recipients);
     let record = stored.vault.as_ref().unwrap();
     let encryption = record.encryption().unwrap().unwrap();
 
@@ -259,20 +262,7 @@ fn an_announced_dump_is_encrypted_into_s3_while_it_is_written() {
     load_rich(&s, s.db());
     let vault = s.s3_vault();
     let (identity, recipients, fingerprint) = keys(&s, "ops");
-    let stored: Manifest = manifest::ndjson::parse_line(
-        sh(
-            &s,
-            &format!(
-                "{} --announce --dbname {} | {} --vault {vault} --encrypt-to {}",
-                bin("dump-pg").display(),
-                s.db(),
-                bin("vault-put").display(),
-                recipients.display()
-            ),
-        )
-        .trim(),
-    )
-    .unwrap();
+    let stored = announced_and_encrypted(&s, &vault, &recipients);
     let record = stored.vault.as_ref().unwrap();
     assert!(record.url.ends_with(".dump.age"), "{}", record.url);
     assert_eq!(
