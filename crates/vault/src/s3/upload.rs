@@ -106,10 +106,17 @@ impl S3Client {
     }
 
     /// The Object Lock headers, when the vault locks what it stores. AWS wants a
-    /// checksum named on a locked PUT: the CRC32 every upload carries is one.
+    /// locked upload's checksum named (Content-MD5 or x-amz-sdk-checksum-algorithm): the
+    /// CRC32 every PUT and part carries is it.
     fn push_lock_headers(&self, headers: &mut Vec<(&'static str, String)>) {
         if let Some(lock) = &self.config.lock {
             headers.extend(lock.headers());
+            if !headers
+                .iter()
+                .any(|(name, _)| *name == "x-amz-checksum-algorithm")
+            {
+                headers.push(("x-amz-sdk-checksum-algorithm", "CRC32".to_owned()));
+            }
         }
     }
 
