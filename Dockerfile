@@ -13,7 +13,7 @@ WORKDIR /src
 COPY . .
 RUN cargo build --release --locked --bins \
     && mkdir /out \
-    && for tool in dump-pg snap-qdrant dump-neo4j vault-put vault-get vault-ledger vault-prune; do \
+    && for tool in dump-pg snap-qdrant dump-neo4j vault-put vault-get vault-copy vault-ledger vault-prune integrity-check; do \
            cp "target/release/$tool" /out/; \
        done
 

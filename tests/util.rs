@@ -17,6 +17,7 @@ pub fn bin(tool: &str) -> PathBuf {
         "vault-ledger" => env!("CARGO_BIN_EXE_vault-ledger"),
         "vault-prune" => env!("CARGO_BIN_EXE_vault-prune"),
         "integrity-check" => env!("CARGO_BIN_EXE_integrity-check"),
+        "vault-copy" => env!("CARGO_BIN_EXE_vault-copy"),
         other => panic!("no tool {other}"),
     })
 }

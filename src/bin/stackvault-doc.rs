@@ -18,7 +18,7 @@ use clap_mangen::roff::{bold, roman, Roff};
 use clap_mangen::Man;
 
 /// The documented tools, by hand (as uudoc lists the utilities).
-const TOOLS: [fn() -> Command; 8] = [
+const TOOLS: [fn() -> Command; 9] = [
     dump_pg::command,
     snap_qdrant::command,
     dump_neo4j::command,
@@ -27,6 +27,7 @@ const TOOLS: [fn() -> Command; 8] = [
     vault_ledger::command,
     vault_prune::command,
     integrity_check::command,
+    vault_copy::command,
 ];
 
 /// The shell wrappers of `bin-wrappers/`: their `--help` is a heredoc between `<<'HELP'`

@@ -219,9 +219,12 @@ pub struct Artifact {
 pub struct VaultRecord {
     /// `s3://bucket/key` or `file:///dir/key` of the artifact object.
     pub url: String,
-    /// Size of the stored object, verified after upload.
+    /// Size of the artifact the object holds, verified after upload: the stored object's
+    /// own size, unless it is encrypted (`encryption`, see [`VaultRecord::encryption`]):
+    /// then the plaintext's, and the object's own is `encryption.bytes`.
     pub bytes: u64,
-    /// SHA-256 of the stored object, verified after upload.
+    /// SHA-256 of the artifact the object holds (the plaintext's when encrypted), what a
+    /// fetch and a restore verify; an encrypted object's own is `encryption.sha256`.
     pub sha256: Sha256,
     /// When the upload was verified.
     pub stored_at: Timestamp,

@@ -1,4 +1,5 @@
-//! The `restore`, `checks` and `writing` sections, typed.
+//! The `restore`, `checks` and `writing` sections, and the `encryption`, `lock` and
+//! `copied_from` parts of `vault`, typed.
 //!
 //! Like `stats`, they travel as raw JSON in [`Manifest`] (a tool that does not read them
 //! passes them on unchanged); these types are how the tools that write and read them agree
@@ -269,5 +270,134 @@ mod tests {
         assert_eq!(value["result"], "unverified");
         assert_eq!(value["created"], true);
         assert_eq!(Restore::deserialize(&value).unwrap(), section);
+    }
+}
+
+/// How the stored object is encrypted: `vault.encryption`. Present only when it is; then the
+/// object in the vault is **not** the artifact: `vault.bytes` / `vault.sha256` stay the
+/// artifact's (the plaintext, what a restore verifies), and these `bytes` / `sha256` are the
+/// stored object's (the ciphertext, what `sha256sum` of a downloaded object shows).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Encryption {
+    /// `age` (age-encryption.org/v1, X25519 recipients).
+    pub scheme: String,
+    /// Fingerprints of the recipients it was encrypted to (never a key): the first 16 hex
+    /// digits of the SHA-256 of each recipient's `age1…` text.
+    pub recipients: Vec<String>,
+    /// Size of the stored (encrypted) object.
+    pub bytes: u64,
+    /// SHA-256 of the stored (encrypted) object.
+    pub sha256: crate::Sha256,
+    /// Fields of newer versions.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The S3 Object Lock of the stored objects: `vault.lock`. The artifact and its sidecar
+/// cannot be deleted or overwritten before `retain_until` (the later of their two dates).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Lock {
+    /// `governance` (users with s3:BypassGovernanceRetention may still delete) or
+    /// `compliance` (nobody can, not even the account's root user).
+    pub mode: String,
+    /// Until when.
+    pub retain_until: Timestamp,
+    /// Fields of newer versions.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Where a copied backup came from: `vault.copied_from`, written by vault-copy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CopiedFrom {
+    /// The artifact's URL in the vault it was copied from.
+    pub url: String,
+    /// When it was stored there.
+    pub stored_at: Timestamp,
+    /// Fields of newer versions.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl crate::VaultRecord {
+    fn section<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<Result<T, String>> {
+        let value = self.extra.get(name)?;
+        Some(T::deserialize(value).map_err(|e| format!("invalid vault.{name}: {e}")))
+    }
+
+    fn set_section(&mut self, name: &str, value: Option<&impl Serialize>) {
+        match value {
+            Some(v) => {
+                let v = serde_json::to_value(v).expect("sections serialize");
+                self.extra.insert(name.to_owned(), v);
+            }
+            None => {
+                self.extra.remove(name);
+            }
+        }
+    }
+
+    /// `vault.encryption`, typed; `None` when the stored object is the artifact itself.
+    pub fn encryption(&self) -> Option<Result<Encryption, String>> {
+        self.section("encryption")
+    }
+
+    /// Sets (or, with `None`, removes) `vault.encryption`.
+    pub fn set_encryption(&mut self, encryption: Option<&Encryption>) {
+        self.set_section("encryption", encryption);
+    }
+
+    /// `vault.lock`, typed; `None` when the objects are not locked.
+    pub fn lock(&self) -> Option<Result<Lock, String>> {
+        self.section("lock")
+    }
+
+    /// Sets (or removes) `vault.lock`.
+    pub fn set_lock(&mut self, lock: Option<&Lock>) {
+        self.set_section("lock", lock);
+    }
+
+    /// `vault.copied_from`, typed; `None` for a backup stored by vault-put.
+    pub fn copied_from(&self) -> Option<Result<CopiedFrom, String>> {
+        self.section("copied_from")
+    }
+
+    /// Sets (or removes) `vault.copied_from`.
+    pub fn set_copied_from(&mut self, from: Option<&CopiedFrom>) {
+        self.set_section("copied_from", from);
+    }
+
+    /// Size and SHA-256 of the object the vault holds: the ciphertext's when the artifact
+    /// is encrypted, the artifact's otherwise. What a copy or a read-back compares.
+    pub fn stored(&self) -> Result<(u64, crate::Sha256), String> {
+        match self.encryption() {
+            None => Ok((self.bytes, self.sha256)),
+            Some(e) => e.map(|e| (e.bytes, e.sha256)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod vault_section_tests {
+    use crate::ndjson::parse_line;
+
+    #[test]
+    fn encryption_and_lock_round_trip_and_stored_follows_encryption() {
+        let plain = "a".repeat(64);
+        let cipher = "b".repeat(64);
+        let line = format!(
+            r#"{{"schema":"stackvault.manifest/1","id":"postgres_app_20250130_020000","kind":"postgres","created_at":"2025-01-30T02:00:00Z","status":"ok","vault":{{"url":"file:///v/x.dump.age","bytes":10,"sha256":"{plain}","stored_at":"2025-01-30T02:00:07Z","encryption":{{"scheme":"age","recipients":["0123456789abcdef"],"bytes":250,"sha256":"{cipher}","future":1}},"lock":{{"mode":"governance","retain_until":"2025-03-01T02:00:07Z"}}}}}}"#
+        );
+        let m = parse_line(&line).unwrap();
+        let v = m.vault.as_ref().unwrap();
+        let e = v.encryption().unwrap().unwrap();
+        assert_eq!((e.scheme.as_str(), e.bytes), ("age", 250));
+        assert!(e.extra.contains_key("future"), "unknown fields are kept");
+        assert_eq!(v.stored().unwrap(), (250, e.sha256));
+        assert_eq!(v.lock().unwrap().unwrap().mode, "governance");
+        let mut plain_record = v.clone();
+        plain_record.set_encryption(None);
+        assert_eq!(plain_record.stored().unwrap(), (10, v.sha256));
+        assert_eq!(serde_json::to_string(&m).unwrap(), line, "written as read");
     }
 }

@@ -106,6 +106,20 @@ fn is_tagged(entry: &Entry) -> bool {
         .is_some_and(|tags| tags.iter().any(|t| t == "protected"))
 }
 
+/// The retain-until date of a backup still under S3 Object Lock at `now`. A `vault.lock`
+/// that cannot be read counts as locked for good: better kept than a delete the server
+/// refuses halfway (sidecar gone, artifact locked).
+fn locked_until(entry: &Entry, now: SystemTime) -> Option<manifest::time::Timestamp> {
+    let lock = entry.manifest.vault.as_ref()?.lock()?;
+    match lock {
+        Ok(lock) if lock.retain_until.system_time() <= now => None,
+        Ok(lock) => Some(lock.retain_until),
+        Err(_) => Some(manifest::time::Timestamp::from_system_time(
+            now + Duration::from_secs(100 * 365 * 86_400),
+        )),
+    }
+}
+
 /// Decides what to keep and delete among `entries` (the catalogue) and which `orphans` to
 /// sweep (those older than `grace` and not in progress), at `now`.
 ///
@@ -171,6 +185,9 @@ pub fn plan(
             }
             if is_tagged(&entry) {
                 reasons.push(Reason::Tagged);
+            }
+            if let Some(until) = locked_until(&entry, now) {
+                reasons.push(Reason::Locked(until));
             }
             reasons.extend(by_rules);
             let keep = !reasons.is_empty();
@@ -335,7 +352,8 @@ mod tests {
         Entry { key, manifest: m }
     }
 
-    /// `spec`: one token per backup, `{name}{days}{flags}`: flags `f` failed, `t` tagged.
+    /// `spec`: one token per backup, `{name}{days}{flags}`: flags `f` failed, `t` tagged,
+    /// `l` locked (Object Lock) for 10 more days, `x` locked until yesterday.
     fn entries(spec: &str) -> Vec<Entry> {
         spec.split_whitespace()
             .map(|tok| {
@@ -348,13 +366,35 @@ mod tests {
                 } else {
                     Status::Ok
                 };
-                entry(manifest(
+                let mut m = manifest(
                     Kind::Postgres,
                     &name,
                     digits.parse().unwrap(),
                     status,
                     flags.contains('t'),
-                ))
+                );
+                for (flag, until) in [
+                    ('l', now() + Duration::from_secs(10 * DAY)),
+                    ('x', now() - Duration::from_secs(DAY)),
+                ] {
+                    if flags.contains(flag) {
+                        let mut record = manifest::VaultRecord {
+                            url: format!("s3://b/{}", m.id),
+                            bytes: 1,
+                            sha256: manifest::Sha256::of(b"x"),
+                            stored_at: m.created_at.clone(),
+                            verified: None,
+                            extra: Default::default(),
+                        };
+                        record.set_lock(Some(&manifest::sections::Lock {
+                            mode: "compliance".into(),
+                            retain_until: Timestamp::from_system_time(until),
+                            extra: Default::default(),
+                        }));
+                        m.vault = Some(record);
+                    }
+                }
+                entry(m)
             })
             .collect()
     }
@@ -418,6 +458,8 @@ mod tests {
             ("--protect keeps an old one", "a1 a40 a50", within(30), vec![a40.as_str()], "a1:k a40:k a50:d".into()),
             ("a protected tag keeps an old one", "a1 a40t a50", within(30), vec![], "a1:k a40t:k a50:d".into()),
             ("protect keeps a failed one too", "a1 a2f", last(1), vec![], "a1:k a2f:d".into()),
+            ("a lock keeps an expired one until its date, not after", "a1 a40l a50x", within(30), vec![], "a1:k a40l:k a50x:d".into()),
+            ("a locked failed one is kept too: the server would refuse", "a1 a2fl", last(1), vec![], "a1:k a2fl:k".into()),
             ("only failed backups: refused", "a1f a2f", within(30), vec![],
              "error: the plan would delete all 2 postgres backups (none of them is a good backup): refusing; delete them by hand if that is what you want".into()),
             ("an empty listing: refused", "", within(30), vec![],

@@ -30,6 +30,9 @@ pub enum Reason {
     Protected,
     /// Its sidecar carries the `protected` tag.
     Tagged,
+    /// Stored with S3 Object Lock (`vault.lock`) until this date: the server would refuse
+    /// to delete it, so no plan counts on deleting it before then.
+    Locked(manifest::time::Timestamp),
     /// Younger than `--older-than`.
     Within(Duration),
     /// One of the newest N (`--keep-last`).
@@ -52,6 +55,7 @@ impl fmt::Display for Reason {
             Reason::NewestGood => f.write_str("newest good backup of its kind and source"),
             Reason::Protected => f.write_str("protected (--protect)"),
             Reason::Tagged => f.write_str("protected (tag in its sidecar)"),
+            Reason::Locked(until) => write!(f, "locked (S3 Object Lock) until {until}"),
             Reason::Within(d) => write!(f, "newer than {}", human_age(*d)),
             Reason::Last(n) => write!(f, "keep-last {n}"),
             Reason::Daily(n) => write!(f, "keep-daily {n}"),

@@ -329,6 +329,17 @@ impl Scenario {
         format!("s3://{bucket}/stack")
     }
 
+    /// Like [`s3_vault`](Self::s3_vault), in a bucket of its own created with S3 Object
+    /// Lock enabled (and so versioning).
+    pub fn s3_locked_vault(&self) -> String {
+        let bucket = format!("{}-locked", self.tag.replace('_', "-"));
+        S3Server::from_env()
+            .backend(&bucket, "")
+            .create_bucket_with_lock()
+            .unwrap_or_else(|e| panic!("cannot create test bucket {bucket}: {e}"));
+        format!("s3://{bucket}/stack")
+    }
+
     /// Runs `sql` in `database` as the superuser.
     pub fn sql(&self, database: &str, sql: &str) {
         self.connect(database)

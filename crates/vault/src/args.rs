@@ -127,6 +127,7 @@ impl VaultArgs {
                 ..RetryPolicy::default()
             },
             ca_file: env("AWS_CA_BUNDLE").map(Into::into),
+            lock: None,
         }
     }
 
@@ -144,6 +145,31 @@ impl VaultArgs {
             .url()
             .map_err(|m| crate::Error::new(crate::ErrorKind::InvalidInput, m))?;
         crate::create(&url, || self.s3_config())
+    }
+
+    /// Opens the vault, every put locked with `lock` (S3 Object Lock). Refused for a
+    /// directory vault, and — at the first put, or when [`Backend::lock`](crate::Backend::lock)
+    /// is asked — for a bucket without Object Lock.
+    pub fn open_locked(
+        &self,
+        lock: crate::lock::ObjectLock,
+    ) -> Result<std::sync::Arc<dyn crate::Backend>, crate::Error> {
+        let url = self
+            .url()
+            .map_err(|m| crate::Error::new(crate::ErrorKind::InvalidInput, m))?;
+        if !url.starts_with("s3://") {
+            return Err(crate::Error::new(
+                crate::ErrorKind::InvalidInput,
+                format!(
+                    "{url} is a directory vault: Object Lock is an S3 feature (a file's \
+                     immutability is the filesystem's: chattr +i, a WORM mount)"
+                ),
+            ));
+        }
+        crate::open(&url, || crate::s3::S3Config {
+            lock: Some(lock),
+            ..self.s3_config()
+        })
     }
 }
 

@@ -148,6 +148,13 @@ pub trait Backend: Send + Sync {
 
     /// How this backend keeps objects from being overwritten.
     fn create_only(&self) -> Result<CreateOnly>;
+
+    /// The Object Lock every [`put`](Backend::put) applies, checked against the server once:
+    /// an error when a lock was asked for and the bucket has no Object Lock enabled.
+    /// `None` (the default): objects are not locked.
+    fn lock(&self) -> Result<Option<crate::lock::ObjectLock>> {
+        Ok(None)
+    }
 }
 
 /// `Backend` for pointers to backends (`Arc<dyn Backend>`, `&B`), forwarding every method.
@@ -195,6 +202,9 @@ macro_rules! forward_backend {
             }
             fn create_only(&self) -> Result<CreateOnly> {
                 (**self).create_only()
+            }
+            fn lock(&self) -> Result<Option<crate::lock::ObjectLock>> {
+                (**self).lock()
             }
         }
     )*};

@@ -19,16 +19,19 @@
 
 pub mod args;
 mod backend;
+pub mod crypt;
 mod dir;
 pub mod dry_run;
 mod error;
 mod expect;
 mod key;
 pub mod layout;
+pub mod lock;
 #[cfg(any(test, feature = "testing"))]
 mod mem;
 mod open;
 pub mod ops;
+pub mod pipe;
 pub mod s3;
 
 #[cfg(any(test, feature = "testing"))]

@@ -20,6 +20,12 @@ compared with the SHA-256 recorded at upload; a mismatch deletes the partial fil
 error and passes the manifest on with \"status\":\"failed\", so no restore will use it. A
 file already in the spool with the right SHA-256 is reused.
 
+An encrypted backup (vault.encryption, stored by vault-put --encrypt-to) is decrypted with
+--identity while it downloads, in order, and both the ciphertext's and the plaintext's
+SHA-256 are checked. Without an identity, or with one it was not encrypted to, it fails
+before downloading and names the recipients' fingerprints it needs. A truncated or changed
+ciphertext fails age's authentication and the partial plaintext is deleted.
+
 --list also warns about leftovers that are not backups: an artifact without its sidecar
 (an upload interrupted before the sidecar was written: running vault-put again with the same
 manifest finishes it), a sidecar without its artifact, an unfinished upload (S3 multipart
@@ -31,6 +37,7 @@ Examples:
   vault-get --list --kind postgres --json
   vault-get --latest --kind postgres | dump-pg restore --target-db app_restored --create
   vault-get --id postgres_app_20250130_020000
+  vault-get --id postgres_app_20250130_020000 --identity ~/keys/backup.txt
   vault-get --orphans
   vault-get < run.ndjson";
 
@@ -75,6 +82,11 @@ pub struct Cli {
     /// leading bytes is passed with a note
     #[arg(long, conflicts_with_all = ["list", "orphans"])]
     check_format: bool,
+    /// Decrypt age-encrypted artifacts with the identities (secret keys,
+    /// AGE-SECRET-KEY-1…, as age-keygen writes them) in FILE, while they download. Without
+    /// it an encrypted backup fails, naming the recipients' fingerprints it needs.
+    #[arg(long, env = "STACKVAULT_AGE_IDENTITY", value_name = "FILE")]
+    identity: Option<std::path::PathBuf>,
 
     #[command(flatten)]
     common: CommonArgs,
@@ -148,6 +160,11 @@ fn fetch_all(
     spool: &SpoolDir,
     manifests: impl Iterator<Item = anyhow::Result<Manifest>>,
 ) -> anyhow::Result<()> {
+    let identities = match &cli.identity {
+        Some(path) => Some(vault::crypt::Identities::from_file(path)?),
+        None => None,
+    };
+    let identities = identities.as_ref();
     let style: Style = cli.common.progress_style();
     let mut out = cli::manifests_out();
     for manifest in manifests {
@@ -157,7 +174,7 @@ fn fetch_all(
             continue;
         }
         let progress = progress::for_stderr(style, &format!("download {}", manifest.id));
-        let fetched = ops::fetch(backend, &manifest, spool, &*progress);
+        let fetched = ops::fetch_with(backend, &manifest, spool, identities, &*progress);
         progress.finish();
         match fetched {
             Ok(local) if cli.check_format => match check_format(&local) {

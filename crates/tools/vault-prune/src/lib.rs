@@ -28,7 +28,9 @@ vault-prune refuses to run.
 Whatever the rules: the newest good backup of each kind and source is never deleted; a
 failed backup is never the one kept and takes no --keep-last slot; a backup named by
 --protect, or whose sidecar manifest has \"tags\":[\"protected\"] (add it before vault-put,
-e.g. with jq), is never deleted. vault-prune refuses to act when the vault cannot be listed,
+e.g. with jq), is never deleted; a backup stored with S3 Object Lock (vault-put
+--lock-days: vault.lock in its sidecar) is kept until its retain-until date, and the plan
+says until when. vault-prune refuses to act when the vault cannot be listed,
 lists no backup, or when the plan would delete every backup of a kind.
 
 The plan is made first, from the listing, and printed on stderr: each backup with keep or

@@ -18,6 +18,7 @@ use manifest::{Id, Manifest};
 use toolkit::cli::{self, quote};
 use toolkit::follow::{Follower, Growth, Outcome};
 use toolkit::progress::{self, Style};
+use vault::crypt::Recipients;
 use vault::ops::{self, Following, Stored, Verify};
 use vault::{Backend, PutReceipt};
 
@@ -37,6 +38,7 @@ struct Active<'scope> {
 pub(crate) struct Followers<'scope, 'env> {
     scope: &'scope Scope<'scope, 'env>,
     backend: &'env dyn Backend,
+    recipients: Option<&'env Recipients>,
     style: Style,
     active: HashMap<Id, Active<'scope>>,
 }
@@ -45,11 +47,13 @@ impl<'scope, 'env> Followers<'scope, 'env> {
     pub(crate) fn new(
         scope: &'scope Scope<'scope, 'env>,
         backend: &'env dyn Backend,
+        recipients: Option<&'env Recipients>,
         style: Style,
     ) -> Self {
         Followers {
             scope,
             backend,
+            recipients,
             style,
             active: HashMap::new(),
         }
@@ -65,10 +69,11 @@ impl<'scope, 'env> Followers<'scope, 'env> {
             Some(Err(e)) => return decline(&notice, &e),
             None => return decline(&notice, "it has no writing section"),
         };
-        let following = match ops::start_following(self.backend, &notice, &writing) {
-            Ok(following) => following,
-            Err(e) => return decline(&notice, &cli::chain(&e)),
-        };
+        let following =
+            match ops::start_following_with(self.backend, &notice, &writing, self.recipients) {
+                Ok(following) => following,
+                Err(e) => return decline(&notice, &cli::chain(&e)),
+            };
         // The partial, or the complete file if the producer was quicker than this notice.
         let opened = toolkit::fs::open_regular(&writing.partial)
             .or_else(|_| toolkit::fs::open_regular(&writing.path));

@@ -8,6 +8,7 @@ use toolkit::cli::{self, quote, CommonArgs, EXIT_CODES_HELP};
 use toolkit::progress;
 use toolkit::spool::SpoolDir;
 use vault::args::VaultArgs;
+use vault::lock::{LockMode, ObjectLock};
 use vault::ops::{self, Verify};
 use vault::{Backend, CreateOnly};
 
@@ -46,6 +47,20 @@ An artifact stored without its sidecar (the sidecar write failed, or the run was
 between) is finished by running vault-put again with the same manifest: the stored object is
 verified against the manifest's size and SHA-256 and only the sidecar is written.
 
+With --encrypt-to, each artifact is encrypted with age while it streams (no plaintext copy)
+and stored as {…}.{ext}.age, a standard age file; the sidecar stays plaintext and records
+vault.encryption: the recipients' fingerprints (never a key) and the ciphertext's size and
+SHA-256, while vault.bytes and vault.sha256 stay the plaintext's (backup-manifest(5)). The
+plaintext is checked against the manifest before the last encrypted chunk is sent, so a
+file that changed is never stored. An encrypted artifact left without its sidecar cannot be
+vouched for without the key: it is not finished by a second run but left as an orphan for
+vault-prune to sweep.
+
+With --lock-days, every artifact and sidecar of the run is stored with S3 Object Lock until
+DAYS days after the run started (one date per run, recorded as vault.lock). The bucket must
+have Object Lock enabled, which can only be done when it is created (and turns versioning
+on); vault-put checks that first and refuses, storing nothing, when it has not.
+
 S3 credentials come from the environment only: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 AWS_SESSION_TOKEN (or MINIO_ACCESS_KEY, MINIO_SECRET_KEY). AWS_CA_BUNDLE names a CA file for
 an endpoint with a private certificate authority.
@@ -53,6 +68,7 @@ an endpoint with a private certificate authority.
 Examples:
   dump-pg --dbname app | vault-put --vault s3://backups/stack > run.ndjson
   dump-pg --all --announce | vault-put --vault s3://backups/stack
+  dump-pg --all | vault-put --vault s3://backups/stack --encrypt-to /etc/stackvault/recipients.txt
   vault-put --vault file:///srv/vault --keep < manifests.ndjson
   vault-put --create-vault < /dev/null";
 
@@ -78,9 +94,31 @@ pub struct Cli {
 
     /// Create the vault first if it is missing: the S3 bucket (one that exists must be
     /// ours) or the directory. For set-up (stackvault-setup); with no input, nothing else
-    /// happens.
-    #[arg(long)]
+    /// happens. Not with --lock-days: a bucket for Object Lock must be created with it
+    /// enabled, by its administrator.
+    #[arg(long, conflicts_with = "lock_days")]
     create_vault: bool,
+
+    /// Encrypt each artifact with age to the recipients in FILE (X25519 public keys,
+    /// age1…, one a line, # comments), while it streams: the object is a standard age file
+    /// ({…}.age) that `age -d -i key.txt` opens, and this host needs no secret key. The
+    /// sidecar stays plaintext and records the recipients' fingerprints and both SHA-256s.
+    #[arg(long, env = "STACKVAULT_AGE_RECIPIENTS", value_name = "FILE")]
+    encrypt_to: Option<std::path::PathBuf>,
+
+    /// Lock each artifact and its sidecar with S3 Object Lock for DAYS days from the start
+    /// of the run: the server refuses to delete or overwrite them before that date
+    /// (recorded as vault.lock). The bucket must have Object Lock enabled; one without it,
+    /// or a directory vault, is refused before anything is stored.
+    #[arg(long, env = "STACKVAULT_LOCK_DAYS", value_name = "DAYS",
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    lock_days: Option<u32>,
+
+    /// With --lock-days: governance (users with s3:BypassGovernanceRetention may still
+    /// delete early) or compliance (nobody can, not even the account's root user).
+    #[arg(long, env = "STACKVAULT_LOCK_MODE", value_enum, default_value_t = LockMode::Governance,
+          value_name = "MODE", requires = "lock_days")]
+    lock_mode: LockMode,
 
     #[command(flatten)]
     common: CommonArgs,
@@ -97,12 +135,22 @@ pub fn command() -> clap::Command {
 /// Runs the tool.
 pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
     let cli = Cli::from_arg_matches(matches)?;
-    let backend = if cli.create_vault {
-        let backend = cli.vault.create()?;
-        cli::info(format!("vault {} is ready", backend.location()));
-        backend
-    } else {
-        cli.vault.open()?
+    let recipients = match &cli.encrypt_to {
+        Some(path) => Some(vault::crypt::Recipients::from_file(path)?),
+        None => None,
+    };
+    if cli.create_vault {
+        let created = cli.vault.create()?;
+        cli::info(format!("vault {} is ready", created.location()));
+    }
+    let backend = match cli.lock_days {
+        None => cli.vault.open()?,
+        Some(days) => {
+            let lock = ObjectLock::for_days(cli.lock_mode, days, manifest::time::Timestamp::now());
+            let backend = cli.vault.open_locked(lock)?;
+            backend.lock()?; // a bucket that cannot lock is refused before any upload
+            backend
+        }
     };
     // The spool is only needed to know which files are ours to delete.
     let spool = if cli.keep {
@@ -115,7 +163,7 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
     let mut warned_create_only = false;
     let mut warned_fallback = false;
     std::thread::scope(|scope| -> anyhow::Result<()> {
-        let mut followers = Followers::new(scope, &*backend, style);
+        let mut followers = Followers::new(scope, &*backend, recipients.as_ref(), style);
         for manifest in cli::manifests_in() {
             let manifest = manifest?;
             if manifest.status == Status::Writing {
@@ -133,7 +181,13 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
             }
             let stored = followed.unwrap_or_else(|| {
                 let progress = progress::for_stderr(style, &format!("upload {}", manifest.id));
-                let stored = ops::store(&*backend, &manifest, cli.verify, &*progress);
+                let stored = ops::store_with(
+                    &*backend,
+                    &manifest,
+                    cli.verify,
+                    recipients.as_ref(),
+                    &*progress,
+                );
                 progress.finish();
                 stored
             });

@@ -15,10 +15,11 @@ mod orphans;
 mod store;
 
 pub use catalogue::{catalogue, find_id, latest, Entry, Problem};
-pub use fetch::{fetch, key_of};
+pub use fetch::{fetch, fetch_with, key_of};
 pub use orphans::{orphans, sweep, Orphan, OrphanKind};
 pub use store::{
-    finish_following, start_following, store, upload_following, Following, Stored, Verify,
+    copy_backup, finish_following, start_following, start_following_with, store, store_with,
+    upload_following, Following, Stored, Verify,
 };
 
 use manifest::sha256::HashingWriter;
@@ -51,6 +52,7 @@ pub fn remove_backup(backend: &dyn Backend, entry: &Entry) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypt::{Identities, Recipients};
     use crate::{ErrorKind, Expect, MemBackend};
     use manifest::time::Timestamp;
     use manifest::{Artifact, Kind, Manifest, Name};
@@ -363,5 +365,162 @@ mod tests {
             sweep(&vault, orphan).unwrap();
         }
         assert!(vault.list("").unwrap().is_empty());
+    }
+
+    fn keys() -> (Identities, Recipients, Identities) {
+        let dir = tempfile::tempdir().unwrap();
+        let (secret, public) = crate::crypt::generate();
+        let (other, _) = crate::crypt::generate();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            Identities::from_file(&path).unwrap()
+        };
+        (
+            write("mine", &secret),
+            Recipients::parse(&public).unwrap(),
+            write("other", &other),
+        )
+    }
+
+    #[test]
+    fn an_encrypted_store_is_the_age_file_and_fetches_back_only_with_its_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = MemBackend::new();
+        let (mine, recipients, other) = keys();
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 241) as u8).collect();
+        let m = spooled(dir.path(), "app", &data);
+        let stored = store_with(&vault, &m, Verify::ReadBack, Some(&recipients), &Hidden)
+            .unwrap()
+            .manifest;
+        let record = stored.vault.as_ref().unwrap();
+        let key = key_of(&vault, &stored).unwrap();
+        assert!(key.as_str().ends_with(".dump.age"), "{key}");
+        let e = record.encryption().unwrap().unwrap();
+        assert_eq!(e.recipients, recipients.fingerprints());
+        assert_eq!(hash_object(&vault, &key).unwrap(), (e.bytes, e.sha256));
+        assert_eq!((record.bytes, record.sha256), (200_000, Sha256::of(&data)));
+        assert_eq!(find_id(&vault, &stored.id).unwrap().manifest, stored);
+
+        let spool = spool(dir.path());
+        // (identity, fetched)
+        let cases: [(Option<&Identities>, bool); 3] =
+            [(None, false), (Some(&other), false), (Some(&mine), true)];
+        for (ids, fetched) in cases {
+            let got = fetch_with(&vault, &stored, &spool, ids, &Hidden);
+            assert_eq!(got.is_ok(), fetched, "{got:?}");
+            if let Err(e) = got {
+                assert_eq!(e.kind(), ErrorKind::InvalidInput);
+                assert!(e.to_string().contains(&e_fp(&recipients)), "{e}");
+                assert_eq!(std::fs::read_dir(spool.path()).unwrap().count(), 0);
+            }
+        }
+        let local = spool.path().join("postgres_app_20250130_020000.dump");
+        assert!(std::fs::read(local).unwrap() == data);
+
+        // What a store stopped before its sidecar leaves cannot be vouched for.
+        vault.delete(&crate::layout::sidecar_key(&key)).unwrap();
+        let err = store_with(&vault, &m, Verify::Size, Some(&recipients), &Hidden).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+        assert!(err.to_string().contains("without the identity"), "{err}");
+    }
+
+    fn e_fp(recipients: &Recipients) -> String {
+        recipients.fingerprints()[0].clone()
+    }
+
+    #[test]
+    fn an_encrypted_upload_of_a_growing_file_stores_nothing_unless_its_record_agrees() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mine, recipients, _) = keys();
+        let data = vec![5u8; 150_000];
+        let m = spooled(dir.path(), "app", &data);
+        let artifact = m.artifact.clone().unwrap();
+        let writing = manifest::sections::Writing {
+            partial: artifact.path.clone(),
+            path: artifact.path.clone(),
+            format: artifact.format.clone(),
+            extra: Default::default(),
+        };
+        let right = || Ok((150_000, Sha256::of(&[5u8; 150_000])));
+        let failed = || Err("the dump failed".to_owned());
+        let longer = || Ok((150_001, Sha256::of(&[5u8; 150_000])));
+        // (the final record's answer, stored)
+        let cases: [(&(dyn Fn() -> crate::AtEndAnswer + Sync), bool); 3] =
+            [(&failed, false), (&longer, false), (&right, true)];
+        for (at_end, stored) in cases {
+            let vault = MemBackend::new();
+            let following = start_following_with(
+                &vault,
+                &m.writing_notice(&writing),
+                &writing,
+                Some(&recipients),
+            )
+            .unwrap();
+            let put = upload_following(&vault, &following, &mut &data[..], at_end, &Hidden);
+            assert_eq!(put.is_ok(), stored, "{put:?}");
+            if !stored {
+                assert_eq!(put.unwrap_err().kind(), ErrorKind::Integrity);
+                assert!(vault.list("").unwrap().is_empty());
+                continue;
+            }
+            let done = finish_following(&vault, &m, following, put.unwrap(), Verify::ReadBack)
+                .unwrap()
+                .manifest;
+            assert!(done.vault.as_ref().unwrap().encryption().is_some());
+            let spool = spool(dir.path());
+            fetch_with(&vault, &done, &spool, Some(&mine), &Hidden).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_copy_streams_the_stored_object_as_it_is_and_resumes_an_interrupted_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (MemBackend::new(), MemBackend::new());
+        let (mine, recipients, _) = keys();
+        let plain = spooled(dir.path(), "plain", &vec![1u8; 3_000_000]);
+        let sealed = spooled(dir.path(), "sealed", &vec![2u8; 100_000]);
+        store(&from, &plain, Verify::Size, &Hidden).unwrap();
+        store_with(&from, &sealed, Verify::Size, Some(&recipients), &Hidden).unwrap();
+        let (entries, _) = catalogue(&from, None).unwrap();
+        for entry in &entries {
+            let copied = copy_backup(&from, &to, entry, Verify::ReadBack, &Hidden).unwrap();
+            assert!(!copied.resumed);
+            let (a, b) = (
+                entry.manifest.vault.as_ref().unwrap(),
+                copied.manifest.vault.as_ref().unwrap(),
+            );
+            assert_eq!(
+                (b.bytes, b.sha256, b.stored().unwrap()),
+                (a.bytes, a.sha256, a.stored().unwrap())
+            );
+            assert_eq!(
+                b.encryption(),
+                a.encryption(),
+                "an encrypted object is copied as it is"
+            );
+            assert_eq!(b.copied_from().unwrap().unwrap().url, a.url);
+            assert_eq!(hash_object(&to, &entry.key).unwrap(), a.stored().unwrap());
+            // Copied once: the destination lists it, a second copy is refused.
+            let again = copy_backup(&from, &to, entry, Verify::ReadBack, &Hidden).unwrap_err();
+            assert_eq!(again.kind(), ErrorKind::AlreadyExists);
+        }
+        let spool = spool(dir.path());
+        let sealed_copy = find_id(&to, &sealed.id).unwrap().manifest;
+        fetch_with(&to, &sealed_copy, &spool, Some(&mine), &Hidden).unwrap();
+
+        // Interrupted between artifact and sidecar: the next copy finishes it.
+        let entry = entries.iter().find(|e| e.manifest.id == plain.id).unwrap();
+        to.delete(&crate::layout::sidecar_key(&entry.key)).unwrap();
+        let resumed = copy_backup(&from, &to, entry, Verify::ReadBack, &Hidden).unwrap();
+        assert!(resumed.resumed);
+        assert_eq!(catalogue(&to, None).unwrap().0.len(), 2);
+
+        // A damaged source is never stored in the destination.
+        let other = MemBackend::new();
+        from.tamper(&entry.key, vec![9u8; 3_000_000]);
+        let err = copy_backup(&from, &other, entry, Verify::ReadBack, &Hidden).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
+        assert!(other.list("").unwrap().is_empty());
     }
 }

@@ -3,17 +3,19 @@
 
 use std::io::{BufReader, Read};
 
-use manifest::sections::Writing;
+use manifest::sections::{CopiedFrom, Encryption, Lock, Writing};
 use manifest::time::Timestamp;
 use manifest::{Id, Manifest, VaultRecord};
 use toolkit::cli::quote;
 use toolkit::progress::{Hidden, Progress};
 
 use crate::backend::{Backend, PutReceipt, StoreProof};
+use crate::crypt::{self, PlainCheck, Recipients, Sealing};
 use crate::error::{Error, ErrorKind, Result};
 use crate::expect::{AtEndAnswer, Expect};
 use crate::key::ObjectKey;
 use crate::layout::{artifact_key, artifact_key_of, id_prefix, sidecar_key, SIDECAR_LIMIT};
+use crate::pipe::pipe;
 
 use super::hash_object;
 
@@ -59,21 +61,62 @@ pub fn store(
     verify: Verify,
     progress: &dyn Progress,
 ) -> Result<Stored> {
+    store_with(backend, manifest, verify, None, progress)
+}
+
+/// [`store`], encrypting the artifact to `recipients` while it streams when they are given:
+/// the object is the age file (key `….age`), nothing of the plaintext is written anywhere
+/// else, and the sidecar records `vault.encryption` (the ciphertext's size and SHA-256, the
+/// recipients' fingerprints) beside the plaintext's `vault.bytes` / `vault.sha256`.
+///
+/// An encrypted artifact stored without its sidecar cannot be finished: without the
+/// identity nothing proves the object holds this artifact (age's ciphertext is new every
+/// time), so it is refused like any unknown object of the id, and left for the orphan sweep.
+pub fn store_with(
+    backend: &dyn Backend,
+    manifest: &Manifest,
+    verify: Verify,
+    recipients: Option<&Recipients>,
+    progress: &dyn Progress,
+) -> Result<Stored> {
     let artifact = manifest
         .require_artifact()
         .map_err(|m| Error::new(ErrorKind::InvalidInput, m))?;
-    let key = artifact_key(manifest)?;
+    let key = stored_key(artifact_key(manifest)?, recipients);
     check_sidecar_size(manifest)?;
 
     match existing(backend, &manifest.id, &key)? {
         Existing::Nothing => {
             let file = open_artifact(artifact)?;
             let mut reader = BufReader::with_capacity(1 << 20, file);
-            let expect = Expect::exact(artifact.bytes, Some(&artifact.sha256));
-            let receipt = backend.put(&key, &mut reader, expect, progress)?;
+            let receipt = match recipients {
+                None => {
+                    let expect = Expect::exact(artifact.bytes, Some(&artifact.sha256));
+                    backend.put(&key, &mut reader, expect, progress)?
+                }
+                Some(recipients) => {
+                    let check = PlainCheck::Exact(artifact.bytes, artifact.sha256);
+                    let mut sealing = Sealing::new(reader, recipients, check)?;
+                    // age's size is exact: S3 sizes its parts as for any file.
+                    let expect = Expect::exact(sealing.sealed_len(artifact.bytes), None);
+                    let put = backend.put(&key, &mut sealing, expect, progress);
+                    refused_as_integrity(put, &sealing, &key)?
+                }
+            };
             progress.finish(); // the read-back below is not part of the transfer rate
-            finish(backend, manifest, &key, receipt, verify)
+            finish(backend, manifest, &key, receipt, verify, recipients)
         }
+        Existing::ArtifactOnly if recipients.is_some() => Err(Error::new(
+            ErrorKind::AlreadyExists,
+            format!(
+                "the vault holds an encrypted object of id {} without a sidecar (an earlier \
+                 upload stopped before its sidecar): without the identity nothing proves it \
+                 is this artifact, so it is not vouched for; remove it (vault-prune sweeps \
+                 orphans) and store again",
+                manifest.id
+            ),
+        )
+        .with_key(&key)),
         Existing::ArtifactOnly => {
             // Resuming: prove the stored object is this artifact before vouching for it.
             let (bytes, sha256) = hash_object(backend, &key)?;
@@ -90,7 +133,9 @@ pub fn store(
                 )
                 .with_key(&key));
             }
-            let manifest = write_sidecar(backend, manifest, &key, "read-back")?;
+            // The artifact was stored (and locked, or not) by an earlier run: no lock is claimed
+            // for it here.
+            let manifest = write_sidecar(backend, manifest, &key, "read-back", None, None, None)?;
             Ok(Stored {
                 manifest,
                 resumed: true,
@@ -100,12 +145,42 @@ pub fn store(
     }
 }
 
+/// The key of the stored object: the artifact's, `.age` appended when it is encrypted.
+fn stored_key(key: ObjectKey, recipients: Option<&Recipients>) -> ObjectKey {
+    match recipients {
+        None => key,
+        Some(_) => {
+            ObjectKey::new(format!("{key}{}", crypt::SUFFIX)).expect("suffix keeps a key valid")
+        }
+    }
+}
+
+/// A put that read a [`Sealing`] fails with the sealing's reason when the plaintext was
+/// refused (it is not what its record says): an `Integrity` error, as for a plain put.
+fn refused_as_integrity<R: Read>(
+    put: Result<PutReceipt>,
+    sealing: &Sealing<'_, R>,
+    key: &ObjectKey,
+) -> Result<PutReceipt> {
+    let Err(e) = put else { return put };
+    let Some(why) = sealing.refused() else {
+        return Err(e);
+    };
+    let mut refused =
+        Error::new(ErrorKind::Integrity, format!("{why}; nothing was stored")).with_key(key);
+    if let Some((key, upload_id)) = e.incomplete_upload() {
+        refused = refused.with_incomplete(key.clone(), upload_id.to_owned());
+    }
+    Err(refused)
+}
+
 /// An upload begun from a `writing` notice, while its producer still writes the artifact:
 /// [`start_following`] on the notice, [`upload_following`] on a thread of its own reading
 /// the growing file, [`finish_following`] with the final record.
 #[derive(Debug)]
 pub struct Following {
     key: ObjectKey,
+    recipients: Option<Recipients>,
 }
 
 /// Where the artifact of a `writing` notice goes, checked as [`store`] checks it: refused
@@ -116,10 +191,27 @@ pub fn start_following(
     notice: &Manifest,
     writing: &Writing,
 ) -> Result<Following> {
-    let key = artifact_key_of(&notice.id, &writing.format, &writing.path)?;
+    start_following_with(backend, notice, writing, None)
+}
+
+/// [`start_following`], the upload encrypted to `recipients` when they are given, as
+/// [`store_with`] encrypts.
+pub fn start_following_with(
+    backend: &dyn Backend,
+    notice: &Manifest,
+    writing: &Writing,
+    recipients: Option<&Recipients>,
+) -> Result<Following> {
+    let key = stored_key(
+        artifact_key_of(&notice.id, &writing.format, &writing.path)?,
+        recipients,
+    );
     check_sidecar_size(notice)?;
     match existing(backend, &notice.id, &key)? {
-        Existing::Nothing => Ok(Following { key }),
+        Existing::Nothing => Ok(Following {
+            key,
+            recipients: recipients.cloned(),
+        }),
         Existing::ArtifactOnly => Err(Error::new(
             ErrorKind::AlreadyExists,
             format!(
@@ -134,7 +226,8 @@ pub fn start_following(
 
 /// Uploads the growing artifact from `src` (a [`toolkit::follow::Follower`]); `at_end` is
 /// the final record's size and digest, asked for once the source ended, and checked before
-/// the object becomes visible.
+/// the object becomes visible. Encrypted when the upload was started so: then the
+/// plaintext is checked against `at_end` before the last chunk of ciphertext is sent.
 pub fn upload_following(
     backend: &dyn Backend,
     following: &Following,
@@ -142,7 +235,29 @@ pub fn upload_following(
     at_end: &(dyn Fn() -> AtEndAnswer + Sync),
     progress: &dyn Progress,
 ) -> Result<PutReceipt> {
-    let receipt = backend.put(&following.key, src, Expect::AtEnd(at_end), progress)?;
+    let receipt = match &following.recipients {
+        None => backend.put(&following.key, src, Expect::AtEnd(at_end), progress)?,
+        Some(recipients) => {
+            let sealed = std::sync::OnceLock::new();
+            let mut sealing =
+                Sealing::new(src, recipients, PlainCheck::AtEnd(at_end))?.publishing(&sealed);
+            // Set once the sealing gave out its last byte, which it does only after the
+            // plaintext was accepted.
+            let ciphertext = || {
+                sealed
+                    .get()
+                    .copied()
+                    .ok_or_else(|| "the encrypted stream did not end".to_owned())
+            };
+            let put = backend.put(
+                &following.key,
+                &mut sealing,
+                Expect::AtEnd(&ciphertext),
+                progress,
+            );
+            refused_as_integrity(put, &sealing, &following.key)?
+        }
+    };
     progress.finish();
     Ok(receipt)
 }
@@ -156,7 +271,7 @@ pub fn finish_following(
     receipt: PutReceipt,
     verify: Verify,
 ) -> Result<Stored> {
-    let key = artifact_key(manifest)?;
+    let key = stored_key(artifact_key(manifest)?, following.recipients.as_ref());
     if key != following.key {
         return Err(Error::new(
             ErrorKind::InvalidInput,
@@ -169,7 +284,14 @@ pub fn finish_following(
         .with_key(&following.key));
     }
     check_sidecar_size(manifest)?;
-    finish(backend, manifest, &key, receipt, verify)
+    finish(
+        backend,
+        manifest,
+        &key,
+        receipt,
+        verify,
+        following.recipients.as_ref(),
+    )
 }
 
 /// After the artifact was put: proves it as `verify` says, writes the sidecar.
@@ -179,23 +301,165 @@ fn finish(
     key: &ObjectKey,
     receipt: PutReceipt,
     verify: Verify,
+    recipients: Option<&Recipients>,
 ) -> Result<Stored> {
-    let mut fell_back_to_read_back = false;
-    let how = match (verify, receipt.proof) {
-        (Verify::Checksum, StoreProof::ServerChecksums) => "server-checksums",
-        (Verify::Checksum, StoreProof::LocalWrite) => "local-write",
-        (Verify::Checksum, StoreProof::None) => {
-            fell_back_to_read_back = true;
-            "read-back"
-        }
-        (Verify::ReadBack, _) => "read-back",
-        (Verify::Size, _) => "size",
-    };
-    verify_stored(backend, key, receipt.bytes, receipt.sha256, how)?;
-    let manifest = write_sidecar(backend, manifest, key, how)?;
+    let (how, fell_back_to_read_back) = prove(backend, key, &receipt, verify)?;
+    let encryption = recipients.map(|r| Encryption {
+        scheme: crypt::SCHEME.to_owned(),
+        recipients: r.fingerprints(),
+        bytes: receipt.bytes,
+        sha256: receipt.sha256,
+        extra: Default::default(),
+    });
+    // The lock this run applied to the artifact, and applies to the sidecar.
+    let lock = backend.lock()?.map(|l| l.section());
+    let manifest = write_sidecar(
+        backend,
+        manifest,
+        key,
+        how,
+        encryption.as_ref(),
+        lock.as_ref(),
+        None,
+    )?;
     Ok(Stored {
         manifest,
         resumed: false,
+        fell_back_to_read_back,
+    })
+}
+
+/// Proves the object just put at `key` as `verify` says; returns how (`vault.verified`),
+/// and whether checksums were asked for and a read-back had to stand in.
+fn prove(
+    backend: &dyn Backend,
+    key: &ObjectKey,
+    receipt: &PutReceipt,
+    verify: Verify,
+) -> Result<(&'static str, bool)> {
+    let (how, fell_back) = match (verify, receipt.proof) {
+        (Verify::Checksum, StoreProof::ServerChecksums) => ("server-checksums", false),
+        (Verify::Checksum, StoreProof::LocalWrite) => ("local-write", false),
+        (Verify::Checksum, StoreProof::None) => ("read-back", true),
+        (Verify::ReadBack, _) => ("read-back", false),
+        (Verify::Size, _) => ("size", false),
+    };
+    verify_stored(backend, key, receipt.bytes, receipt.sha256, how)?;
+    Ok((how, fell_back))
+}
+
+/// Copies the backup `entry` of vault `from` into vault `to` under the same key: the stored
+/// object streams from one to the other as it is (an encrypted one stays encrypted: no key
+/// is needed), checked against its recorded size and SHA-256 before it becomes visible,
+/// proved as [`store`] proves an upload (`verify`), then the sidecar is written — last —
+/// with `to`'s `vault` section and `vault.copied_from`. An artifact of the id already in
+/// `to` without a sidecar (a copy interrupted before it) is verified against the record
+/// and only the sidecar is written; a backup `to` lists already is `AlreadyExists` (the
+/// caller skips what the destination's catalogue has).
+pub fn copy_backup(
+    from: &dyn Backend,
+    to: &dyn Backend,
+    entry: &super::Entry,
+    verify: Verify,
+    progress: &dyn Progress,
+) -> Result<Stored> {
+    let source = entry.manifest.vault.as_ref().ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("{} has no vault section", entry.manifest.id),
+        )
+    })?;
+    let invalid = |m: String| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("{}: {m}", entry.manifest.id),
+        )
+    };
+    let (bytes, sha256) = source.stored().map_err(invalid)?;
+    let encryption = source.encryption().transpose().map_err(invalid)?;
+    let copied_from = CopiedFrom {
+        url: source.url.clone(),
+        stored_at: source.stored_at.clone(),
+        extra: Default::default(),
+    };
+    let key = &entry.key;
+    let mut manifest = entry.manifest.clone();
+    manifest.vault = None;
+    check_sidecar_size(&manifest)?;
+    let (how, resumed, fell_back_to_read_back) = match existing(to, &manifest.id, key)? {
+        Existing::Nothing => {
+            let (writer, mut reader) = pipe();
+            let (got, put) = std::thread::scope(|scope| {
+                let getting = scope.spawn(move || {
+                    let mut writer = writer;
+                    let n = from.get(key, &mut writer, &Hidden)?;
+                    // The put reads exactly the recorded size and may be gone before the
+                    // end mark: whether it got everything is the put's to say.
+                    let _ = writer.finish();
+                    Ok::<u64, Error>(n)
+                });
+                let put = to.put(
+                    key,
+                    &mut reader,
+                    Expect::exact(bytes, Some(&sha256)),
+                    progress,
+                );
+                // A put that stopped early stops the download with it.
+                drop(reader);
+                (getting.join().expect("downloads do not panic"), put)
+            });
+            progress.finish();
+            let receipt = match (got, put) {
+                (Ok(_), Ok(receipt)) => receipt,
+                // The put read a cut stream: the download's error is the cause.
+                (Err(e), Err(p)) if p.io_kind() == Some(std::io::ErrorKind::ConnectionAborted) => {
+                    return Err(e.append(&format!("; nothing was stored in {}", to.location())))
+                }
+                // Otherwise the put stopped first (and the download with it).
+                (_, Err(e)) => return Err(e),
+                (Err(e), Ok(_)) => return Err(e),
+            };
+            let (how, fell_back) = prove(to, key, &receipt, verify)?;
+            (how, false, fell_back)
+        }
+        Existing::ArtifactOnly => {
+            let held = hash_object(to, key)?;
+            if held != (bytes, sha256) {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!(
+                        "{} holds an object of id {} without a sidecar ({} bytes, SHA-256 {}) \
+                         that is not this backup's ({bytes} bytes, {sha256}); it is not \
+                         overwritten",
+                        to.location(),
+                        manifest.id,
+                        held.0,
+                        held.1
+                    ),
+                )
+                .with_key(key));
+            }
+            ("read-back", true, false)
+        }
+    };
+    // Locked as the destination locks what it stores; a resumed artifact's lock is not
+    // known here, so none is claimed.
+    let lock = match resumed {
+        false => to.lock()?.map(|l| l.section()),
+        true => None,
+    };
+    let manifest = write_sidecar(
+        to,
+        &manifest,
+        key,
+        how,
+        encryption.as_ref(),
+        lock.as_ref(),
+        Some(&copied_from),
+    )?;
+    Ok(Stored {
+        manifest,
+        resumed,
         fell_back_to_read_back,
     })
 }
@@ -207,6 +471,9 @@ fn write_sidecar(
     manifest: &Manifest,
     key: &ObjectKey,
     verified: &str,
+    encryption: Option<&Encryption>,
+    lock: Option<&Lock>,
+    copied_from: Option<&CopiedFrom>,
 ) -> Result<Manifest> {
     let artifact = manifest
         .require_artifact()
@@ -220,6 +487,20 @@ fn write_sidecar(
         verified: Some(verified.to_owned()),
         extra: Default::default(),
     });
+    let record = out.vault.as_mut().expect("just set");
+    record.set_encryption(encryption);
+    record.set_lock(lock);
+    record.set_copied_from(copied_from);
+    let again = match encryption {
+        None => format!(
+            "run vault-put again with the same manifest to finish ({} is not uploaded twice)",
+            manifest.id
+        ),
+        // An encrypted object cannot be proven to be this artifact without the identity.
+        Some(_) => "it is left without a sidecar (an orphan, for vault-prune to sweep): store \
+                    the manifest again once it is swept"
+            .to_owned(),
+    };
     let mut text = serde_json::to_vec_pretty(&out).expect("manifests serialize");
     text.push(b'\n');
     let expect = Expect::exact(text.len() as u64, None);
@@ -227,9 +508,7 @@ fn write_sidecar(
         .put(&sidecar_key(key), &mut &text[..], expect, &Hidden)
         .map_err(|e| {
             e.append(&format!(
-                "; the artifact itself is stored and verified: run vault-put again with the \
-                 same manifest to finish ({} is not uploaded twice)",
-                manifest.id
+                "; the artifact itself is stored and verified: {again}"
             ))
         })?;
     Ok(out)

@@ -45,6 +45,8 @@ pub struct S3Config {
     pub retry: RetryPolicy,
     /// A PEM file of CA certificates for an endpoint with a private CA (`AWS_CA_BUNDLE`).
     pub ca_file: Option<std::path::PathBuf>,
+    /// The Object Lock every put applies (`vault-put --lock-days`); `None`: no lock.
+    pub lock: Option<crate::lock::ObjectLock>,
 }
 
 impl S3Config {
@@ -68,6 +70,7 @@ impl S3Config {
             },
             retry: RetryPolicy::default(),
             ca_file: None,
+            lock: None,
         }
     }
 

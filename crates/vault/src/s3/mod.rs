@@ -43,6 +43,7 @@ const INTERNAL_DIR: &str = ".stackvault/";
 pub struct S3Backend {
     client: S3Client,
     create_only: OnceLock<std::result::Result<CreateOnly, (ErrorKind, String)>>,
+    lock_checked: OnceLock<std::result::Result<(), (ErrorKind, String)>>,
 }
 
 impl S3Backend {
@@ -51,6 +52,7 @@ impl S3Backend {
         Ok(S3Backend {
             client: S3Client::new(config)?,
             create_only: OnceLock::new(),
+            lock_checked: OnceLock::new(),
         })
     }
 
@@ -80,7 +82,21 @@ impl S3Backend {
 
     /// Creates the bucket (for setup and tests); succeeds if it exists already and is ours.
     pub fn create_bucket(&self) -> Result<()> {
+        self.create_bucket_with(Vec::new())
+    }
+
+    /// Creates the bucket with Object Lock enabled (`x-amz-bucket-object-lock-enabled`,
+    /// which also turns versioning on): the only moment S3 lets a bucket get it.
+    pub fn create_bucket_with_lock(&self) -> Result<()> {
+        self.create_bucket_with(vec![(
+            "x-amz-bucket-object-lock-enabled",
+            "true".to_owned(),
+        )])
+    }
+
+    fn create_bucket_with(&self, headers: Vec<(&'static str, String)>) -> Result<()> {
         let mut req = S3Request::new("PUT", None);
+        req.headers = headers;
         req.accept = &[409];
         let answer = self.client.call(&req, "create bucket")?;
         if answer.status == 409 && !answer.text().contains("BucketAlreadyOwnedByYou") {
@@ -113,6 +129,42 @@ impl S3Backend {
             412 => CreateOnly::Atomic,
             _ => CreateOnly::CheckThenPut,
         })
+    }
+
+    /// Whether the bucket has Object Lock enabled (`GET ?object-lock`): a bucket without it
+    /// answers 404 `ObjectLockConfigurationNotFoundError`, and a put with lock headers would
+    /// be refused (400) — or, on a server that ignores them, stored unlocked.
+    fn check_lock_enabled(&self) -> Result<()> {
+        let mut req = S3Request::new("GET", None);
+        req.query = vec![("object-lock", String::new())];
+        req.accept = &[404];
+        let answer = self.client.call(&req, "check the bucket's Object Lock")?;
+        let enabled = answer.status == 200
+            && request::xml_tag(&answer.text(), "ObjectLockEnabled").as_deref() == Some("Enabled");
+        if enabled {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "bucket {} has no Object Lock enabled, so nothing stored there can be locked: \
+                 Object Lock is enabled when a bucket is created (aws s3api create-bucket \
+                 --object-lock-enabled-for-bucket; mc mb --with-lock; SeaweedFS: \
+                 s3.bucket.create -withLock or s3.bucket.lock -enable); nothing was stored",
+                self.config().bucket
+            ),
+        ))
+    }
+
+    /// The Object Lock the server holds for `key` (`HEAD`: mode and retain-until date as
+    /// it reports them), `None` for an unlocked object: what tests and operators check
+    /// behind the manifest's back.
+    pub fn object_lock_of(&self, key: &ObjectKey) -> Result<Option<(String, String)>> {
+        let path = self.path(key.as_str());
+        let req = S3Request::new("HEAD", Some(&path));
+        let answer = self.client.call(&req, "read the object's lock")?;
+        let header = |name: &str| answer.header(name).map(str::to_owned);
+        Ok(header("x-amz-object-lock-mode").zip(header("x-amz-object-lock-retain-until-date")))
     }
 
     /// The part size for an object of `len` bytes.
@@ -153,6 +205,7 @@ impl Backend for S3Backend {
             return Err(already_exists(key));
         }
         let mode = self.create_only()?;
+        self.lock()?; // refused before a byte is sent when the bucket cannot lock
         let path = self.path(key.as_str());
         let result = match expect.known_len() {
             Some(len) if len <= self.part_size_for(len) => {
@@ -299,5 +352,19 @@ impl Backend for S3Backend {
             })
             .clone()
             .map_err(|(kind, message)| Error::new(kind, message))
+    }
+
+    fn lock(&self) -> Result<Option<crate::lock::ObjectLock>> {
+        let Some(lock) = &self.config().lock else {
+            return Ok(None);
+        };
+        self.lock_checked
+            .get_or_init(|| {
+                self.check_lock_enabled()
+                    .map_err(|e| (e.kind(), e.to_string()))
+            })
+            .clone()
+            .map_err(|(kind, message)| Error::new(kind, message))?;
+        Ok(Some(lock.clone()))
     }
 }

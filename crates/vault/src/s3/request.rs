@@ -359,12 +359,14 @@ impl S3Client {
 }
 
 /// The headers an answer is read for.
-const KEPT_HEADERS: [&str; 5] = [
+const KEPT_HEADERS: [&str; 7] = [
     "etag",
     "content-length",
     "last-modified",
     "content-range",
     "x-amz-checksum-crc32",
+    "x-amz-object-lock-mode",
+    "x-amz-object-lock-retain-until-date",
 ];
 
 /// The whole answer (small: XML, or nothing).

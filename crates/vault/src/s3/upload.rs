@@ -105,6 +105,21 @@ impl S3Client {
         }
     }
 
+    /// The Object Lock headers, when the vault locks what it stores. AWS wants a
+    /// locked upload's checksum named (Content-MD5 or x-amz-sdk-checksum-algorithm): the
+    /// CRC32 every PUT and part carries is it.
+    fn push_lock_headers(&self, headers: &mut Vec<(&'static str, String)>) {
+        if let Some(lock) = &self.config.lock {
+            headers.extend(lock.headers());
+            if !headers
+                .iter()
+                .any(|(name, _)| *name == "x-amz-checksum-algorithm")
+            {
+                headers.push(("x-amz-sdk-checksum-algorithm", "CRC32".to_owned()));
+            }
+        }
+    }
+
     /// One PUT of `data` (already read, so hashed before it is sent).
     pub fn put_single(
         &self,
@@ -121,6 +136,7 @@ impl S3Client {
         req.headers = self.create_only_headers(mode);
         req.headers.push(("content-type", CONTENT_TYPE.to_owned()));
         req.headers.push(("x-amz-checksum-crc32", crc.clone()));
+        self.push_lock_headers(&mut req.headers);
         req.payload = Payload::Unsigned(data);
         let answer = self
             .call(&req, "upload")
@@ -159,6 +175,7 @@ impl S3Client {
             // Parts carry CRC32s; AWS wants the algorithm named when the upload starts.
             ("x-amz-checksum-algorithm", "CRC32".to_owned()),
         ];
+        self.push_lock_headers(&mut req.headers);
         let answer = self.call(&req, "start multipart upload")?;
         let upload_id = xml_tag(&answer.text(), "UploadId").ok_or_else(|| {
             Error::new(

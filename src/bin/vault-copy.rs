@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    toolkit::cli::main(vault_copy::command, vault_copy::run)
+}

@@ -1,0 +1,135 @@
+//! vault-copy between a SeaweedFS bucket and a directory vault, both ways: what the
+//! destination lacks is copied (encrypted artifacts as they are), an interrupted copy is
+//! finished by the next run, a run with nothing to do copies nothing, and --verify-only
+//! says whether the two hold the same backups.
+
+use std::collections::BTreeSet;
+
+use manifest::Manifest;
+use testkit::{S3Server, Scenario};
+use vault::layout::sidecar_key;
+use vault::Backend;
+
+use crate::util::bin;
+
+/// Stores `id` (created at `at`) into `vault` with vault-put, encrypted to `recipients`.
+fn stored(s: &Scenario, vault: &str, id: &str, at: &str, recipients: Option<&std::path::Path>) {
+    let path = s.spool().join(format!("{id}.dump"));
+    std::fs::create_dir_all(s.spool()).unwrap();
+    let data = format!("{id} ").repeat(50_000);
+    std::fs::write(&path, &data).unwrap();
+    let line = serde_json::json!({
+        "schema": "stackvault.manifest/1", "id": id, "kind": id.split('_').next().unwrap(),
+        "created_at": at, "status": "ok",
+        "artifact": {"path": path, "format": "pg_dump/custom", "bytes": data.len(),
+                     "sha256": manifest::Sha256::of(data.as_bytes()).to_string()}
+    });
+    let mut cmd = s.cmd(&bin("vault-put")).args(["--vault", vault]);
+    if let Some(r) = recipients {
+        cmd = cmd.args([std::path::Path::new("--encrypt-to"), r]);
+    }
+    cmd.stdin(format!("{line}\n")).run().succeeds();
+}
+
+fn copy(s: &Scenario, from: &str, to: &str, more: &[&str]) -> testkit::Outcome {
+    s.cmd(&bin("vault-copy"))
+        .args(["--from", from, "--to", to])
+        .args(more)
+        .run()
+}
+
+fn ids(manifests: &[Manifest]) -> BTreeSet<String> {
+    manifests.iter().map(|m| m.id.to_string()).collect()
+}
+
+#[test]
+fn copies_what_the_destination_lacks_both_ways_resumes_and_verifies() {
+    let s = Scenario::new();
+    let s3 = s.s3_vault();
+    let dir = s.dir_vault();
+    let s3_backend = S3Server::from_env().backend(&testkit::bucket_of(&s3), "stack");
+    let dir_path = std::path::PathBuf::from(dir.strip_prefix("file://").unwrap());
+    let (secret, public) = vault::crypt::generate();
+    let (identity, recipients) = (s.path().join("key.txt"), s.path().join("recipients.txt"));
+    std::fs::write(&identity, secret).unwrap();
+    std::fs::write(&recipients, public).unwrap();
+    let backups = [
+        ("postgres_app_20250101_020000", "2025-01-01T02:00:00Z"),
+        ("postgres_app_20250102_020000", "2025-01-02T02:00:00Z"),
+        ("qdrant_docs_20250103_020000", "2025-01-03T02:00:00Z"),
+    ];
+    for (i, (id, at)) in backups.iter().enumerate() {
+        stored(&s, &s3, id, at, (i == 1).then_some(recipients.as_path()));
+    }
+
+    // A first, partial run: postgres since Jan 2 only (the encrypted one).
+    let first = copy(
+        &s,
+        &s3,
+        &dir,
+        &["--kind", "postgres", "--since", "2025-01-02"],
+    );
+    first.succeeds();
+    assert_eq!(
+        ids(&first.manifests()),
+        ["postgres_app_20250102_020000".to_owned()].into()
+    );
+    let copied = &first.manifests()[0];
+    let record = copied.vault.as_ref().unwrap();
+    assert!(
+        record.url.starts_with(&dir) && record.url.ends_with(".dump.age"),
+        "{}",
+        record.url
+    );
+    assert!(record.copied_from().unwrap().unwrap().url.starts_with(&s3));
+    assert!(record.encryption().is_some());
+
+    // Interrupted between artifact and sidecar: what a killed copy leaves.
+    let key =
+        vault::ObjectKey::new("postgres/2025/01/01/postgres_app_20250101_020000.dump").unwrap();
+    let mut object = Vec::new();
+    s3_backend
+        .get(&key, &mut object, &toolkit::progress::Hidden)
+        .unwrap();
+    std::fs::create_dir_all(dir_path.join("postgres/2025/01/01")).unwrap();
+    std::fs::write(dir_path.join(key.as_str()), &object).unwrap();
+
+    let second = copy(&s, &s3, &dir, &[]);
+    second
+        .succeeds()
+        .stderr_contains("an earlier copy stopped before its sidecar");
+    assert_eq!(
+        ids(&second.manifests()),
+        [
+            "postgres_app_20250101_020000",
+            "qdrant_docs_20250103_020000"
+        ]
+        .map(str::to_owned)
+        .into()
+    );
+    copy(&s, &s3, &dir, &["--verify-only"]).succeeds();
+    let third = copy(&s, &s3, &dir, &[]);
+    third.succeeds();
+    assert!(third.manifests().is_empty(), "nothing left to copy");
+
+    // The copy restores: the encrypted one with its key, from the directory vault.
+    s.cmd(&bin("vault-get"))
+        .args(["--vault", &dir, "--id", "postgres_app_20250102_020000"])
+        .args([std::path::Path::new("--identity"), &identity])
+        .run()
+        .succeeds();
+
+    // Directory to S3, into an empty prefix; then a backup lost there is reported.
+    let back = s3.replace("/stack", "/copy");
+    copy(&s, &dir, &back, &[]).succeeds();
+    copy(&s, &dir, &back, &["--verify-only"]).succeeds();
+    let back_backend = S3Server::from_env().backend(&testkit::bucket_of(&s3), "copy");
+    back_backend.delete(&sidecar_key(&key)).unwrap();
+    let out = copy(&s, &dir, &back, &["--verify-only"]);
+    out.fails_with(1)
+        .stderr_contains("missing postgres_app_20250101_020000");
+    assert_eq!(
+        out.stdout, "",
+        "--verify-only copies nothing and emits nothing"
+    );
+}
