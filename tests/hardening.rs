@@ -410,13 +410,25 @@ fn seaweedfs_honours_create_only_writes() {
     let winners: Vec<usize> = (0..2).filter(|&i| results[i].is_ok()).collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     let loser = results[1 - winners[0]].as_ref().unwrap_err();
-    assert_eq!(loser.kind(), vault::ErrorKind::AlreadyExists, "{loser}");
-    assert!(
-        loser
-            .to_string()
-            .contains("another upload created it first"),
-        "refused by the server at Complete (412), not by the check before: {loser}"
-    );
+    // Normally the server refuses the second Complete (412). Under heavy load SeaweedFS
+    // 4.48 has let both through, one after the other: then the first's checksum check
+    // after Complete sees the second's object and fails it. Either way one store fails and
+    // says why, and the object is the winner's, whole.
+    match loser.kind() {
+        vault::ErrorKind::AlreadyExists => assert!(
+            loser
+                .to_string()
+                .contains("another upload created it first"),
+            "refused by the server at Complete (412), not by the check before: {loser}"
+        ),
+        vault::ErrorKind::Integrity => assert!(
+            loser
+                .to_string()
+                .contains("the object is not what was sent"),
+            "{loser}"
+        ),
+        other => panic!("{other:?}: {loser}"),
+    }
     let mut stored = Vec::new();
     vault::Backend::get(&backend, &racing, &mut stored, &toolkit::progress::Hidden).unwrap();
     assert!(stored == data[winners[0]], "the winner's bytes, whole");

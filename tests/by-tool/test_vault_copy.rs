@@ -10,10 +10,16 @@ use testkit::{S3Server, Scenario};
 use vault::layout::sidecar_key;
 use vault::Backend;
 
-use crate::util::bin;
+use crate::util::{bin, ledger_db, ndjson};
 
 /// Stores `id` (created at `at`) into `vault` with vault-put, encrypted to `recipients`.
-fn stored(s: &Scenario, vault: &str, id: &str, at: &str, recipients: Option<&std::path::Path>) {
+fn stored(
+    s: &Scenario,
+    vault: &str,
+    id: &str,
+    at: &str,
+    recipients: Option<&std::path::Path>,
+) -> Vec<Manifest> {
     let path = s.spool().join(format!("{id}.dump"));
     std::fs::create_dir_all(s.spool()).unwrap();
     let data = format!("{id} ").repeat(50_000);
@@ -28,7 +34,7 @@ fn stored(s: &Scenario, vault: &str, id: &str, at: &str, recipients: Option<&std
     if let Some(r) = recipients {
         cmd = cmd.args([std::path::Path::new("--encrypt-to"), r]);
     }
-    cmd.stdin(format!("{line}\n")).run().succeeds();
+    cmd.stdin(format!("{line}\n")).run().succeeds().manifests()
 }
 
 fn copy(s: &Scenario, from: &str, to: &str, more: &[&str]) -> testkit::Outcome {
@@ -132,4 +138,80 @@ fn copies_what_the_destination_lacks_both_ways_resumes_and_verifies() {
         out.stdout, "",
         "--verify-only copies nothing and emits nothing"
     );
+}
+
+#[test]
+fn the_ledger_records_a_copy_beside_the_backup_and_keeps_its_own_vault() {
+    let s = Scenario::new();
+    let s3 = s.s3_vault();
+    let dir = s.dir_vault();
+    let (db, url) = ledger_db(&s);
+    let ledger = |manifests: &[Manifest]| {
+        s.cmd(&bin("vault-ledger"))
+            .env("LEDGER_URL", &url)
+            .stdin(ndjson(manifests))
+            .run()
+            .succeeds();
+    };
+    s.cmd(&bin("vault-ledger"))
+        .env("LEDGER_URL", &url)
+        .args(["init"])
+        .run()
+        .succeeds();
+    let known = stored(
+        &s,
+        &s3,
+        "postgres_app_20250101_020000",
+        "2025-01-01T02:00:00Z",
+        None,
+    );
+    ledger(&known);
+    // A backup the ledger never saw (stored before it existed): its copy records it.
+    stored(
+        &s,
+        &s3,
+        "postgres_app_20250102_020000",
+        "2025-01-02T02:00:00Z",
+        None,
+    );
+    let copies = copy(&s, &s3, &dir, &[]).succeeds().manifests();
+    assert_eq!(copies.len(), 2);
+    ledger(&copies);
+    ledger(&copies); // idempotent
+
+    let mut client = s.connect(&db);
+    let rows: Vec<(String, String, String)> = client
+        .query(
+            "SELECT h.backup_id, h.status, m.vault_url FROM backup_history h
+             JOIN backup_manifest m USING (backup_id) ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    // The known backup keeps the vault vault-put stored it in.
+    assert_eq!(rows[0].0, "postgres_app_20250101_020000");
+    assert_eq!(rows[0].1, "success");
+    assert!(rows[0].2.starts_with(&s3), "{rows:?}");
+    // The unknown one is known from its copy.
+    assert!(rows[1].2.starts_with(&dir), "{rows:?}");
+    let copied: Vec<(String, String, String)> = client
+        .query(
+            "SELECT backup_id, vault_url, copied_from FROM backup_copy ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(copied.len(), 2, "{copied:?}");
+    for (id, to, from) in &copied {
+        assert!(
+            to.starts_with(&dir) && to.contains(id.as_str()),
+            "{copied:?}"
+        );
+        assert!(from.starts_with(&s3), "{copied:?}");
+    }
 }

@@ -805,7 +805,10 @@ fn a_ledger_with_a_newer_schema_is_refused_and_nothing_is_lost() {
         .args(["init"])
         .run()
         .fails_with(2)
-        .stderr_contains("newer than the 2 this vault-ledger knows");
+        .stderr_contains(&format!(
+            "newer than the {} this vault-ledger knows",
+            ledger::schema::VERSION
+        ));
     let m = fabricated("postgres", "app", days(0.1), "ok", 10);
     let out = ledger(&s, &url)
         .stdin(ndjson(std::slice::from_ref(&m)))

@@ -46,6 +46,8 @@ pub struct Recorded {
     pub restore: bool,
     /// An integrity-check run was added.
     pub checks: bool,
+    /// A copy in another vault (a vault-copy manifest) was added.
+    pub copy: bool,
 }
 
 /// The seed's status word for a manifest status: `ok` is `success`; `failed` and `pruned`
@@ -107,7 +109,24 @@ impl Ledger {
         } else {
             seed_status(&m.status)
         };
-        let backup = upsert_backup(&mut tx, m, &status, followup)?;
+        let copied_from = m
+            .vault
+            .as_ref()
+            .and_then(|v| v.copied_from())
+            .and_then(|c| c.ok());
+        // A copy's manifest names the copy's vault: it adds a copy to a backup the ledger
+        // knows, and never takes the place of the backup's own record. Only a backup the
+        // ledger has not seen is recorded from its copy.
+        let known = copied_from.is_some() && exists(&mut tx, m)?;
+        let backup = if known {
+            Outcome::Unchanged
+        } else {
+            upsert_backup(&mut tx, m, &status, followup)?
+        };
+        let copy = match (&copied_from, &m.vault) {
+            (Some(from), Some(vault)) => add_copy(&mut tx, m, vault, from)?,
+            _ => false,
+        };
         let mut restore = false;
         let mut checks = false;
         if let Some(section) = &m.restore {
@@ -129,8 +148,44 @@ impl Ledger {
             backup,
             restore,
             checks,
+            copy,
         })
     }
+}
+
+fn exists(tx: &mut Transaction<'_>, m: &Manifest) -> Result<bool> {
+    Ok(tx
+        .query_opt(
+            "SELECT 1 FROM backup_history WHERE backup_id = $1",
+            &[&m.id.as_str()],
+        )
+        .map_err(q("cannot read backup_history"))?
+        .is_some())
+}
+
+fn add_copy(
+    tx: &mut Transaction<'_>,
+    m: &Manifest,
+    vault: &manifest::VaultRecord,
+    from: &manifest::sections::CopiedFrom,
+) -> Result<bool> {
+    let added = tx
+        .execute(
+            "INSERT INTO backup_copy
+                 (backup_id, vault_url, copied_from, stored_at, size_bytes, checksum)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (backup_id, vault_url) DO NOTHING",
+            &[
+                &m.id.as_str(),
+                &vault.url.as_str(),
+                &from.url,
+                &vault.stored_at.system_time(),
+                &(vault.bytes as i64),
+                &vault.sha256.to_string(),
+            ],
+        )
+        .map_err(q("cannot insert into backup_copy"))?;
+    Ok(added == 1)
 }
 
 fn upsert_backup(

@@ -108,6 +108,22 @@ CREATE TABLE backup_check (
 CREATE INDEX backup_check_run_id ON backup_check(run_id);
 ",
     },
+    Migration {
+        version: 3,
+        description: "copies of backups in other vaults (vault-copy)",
+        sql: "
+CREATE TABLE backup_copy (
+    backup_id VARCHAR(255) NOT NULL REFERENCES backup_history(backup_id) ON DELETE CASCADE,
+    vault_url TEXT NOT NULL,
+    copied_from TEXT NOT NULL,
+    stored_at TIMESTAMP,
+    size_bytes BIGINT,
+    checksum VARCHAR(64),
+    recorded_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY (backup_id, vault_url)
+);
+",
+    },
 ];
 
 /// The version this crate writes.

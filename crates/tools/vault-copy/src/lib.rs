@@ -18,9 +18,9 @@ vault-copy reads both catalogues (the sidecars) and copies, oldest first, every 
 it is — an encrypted artifact stays encrypted, no key is needed — and is checked against the
 size and SHA-256 its sidecar records before it becomes visible in --to, proved as vault-put
 proves an upload (--verify), then its sidecar is written, last, with --to's vault section and
-vault.copied_from. Each copied backup's manifest is printed on stdout (a record of what was
-copied; vault-ledger does not know copies yet: it would take the copy's vault URL for the
-backup's own). Nothing is held in memory or on disk beyond a few MiB in flight.
+vault.copied_from. Each copied backup's manifest is printed on stdout: `| vault-ledger`
+records it as a copy beside the backup (backup_copy), the backup's own record unchanged.
+Nothing is held in memory or on disk beyond a few MiB in flight.
 
 Running it again copies only what is still missing: a run that was interrupted is resumed,
 and an artifact it left without its sidecar is verified and finished. A backup --to holds
@@ -33,7 +33,7 @@ if there is any.
 Both vaults share the S3 settings and credentials (--s3-*, AWS_*).
 
 Examples:
-  vault-copy --from s3://backups/stack --to file:///mnt/offsite/vault > copied.ndjson
+  vault-copy --from s3://backups/stack --to file:///mnt/offsite/vault | vault-ledger
   vault-copy --from file:///srv/vault --to s3://offsite/stack --kind postgres --since 2025-01-01
   vault-copy --from s3://backups/stack --to s3://offsite/stack --verify-only";
 

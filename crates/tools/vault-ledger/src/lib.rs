@@ -43,7 +43,8 @@ The table is the seed's backup_history, exactly, so the seed's SQL runs unchange
 is success, failed or pruned, backup_type the kind, timestamp the backup time (UTC),
 checksum the SHA-256, backup_id the manifest id. Side tables hold the rest: backup_manifest
 (run, source, vault URL, stats, the whole manifest as jsonb), backup_restore, backup_check_run
-and backup_check. Create them with vault-ledger init.";
+and backup_check, and backup_copy (copies in other vaults: a vault-copy manifest adds one and
+leaves the backup's own record as it is). Create them with vault-ledger init.";
 
 const RECORD_EXIT: &str = "\
 Exit status:
