@@ -214,4 +214,28 @@ fn the_ledger_records_a_copy_beside_the_backup_and_keeps_its_own_vault() {
         );
         assert!(from.starts_with(&s3), "{copied:?}");
     }
+
+    // vault-prune of the second vault says the copy is gone: the backup itself is not.
+    let mut pruned = copies
+        .iter()
+        .find(|m| m.id.as_str() == "postgres_app_20250101_020000")
+        .unwrap()
+        .clone();
+    pruned.status = manifest::Status::Pruned;
+    ledger(&[pruned]);
+    let left: Vec<String> = client
+        .query("SELECT backup_id FROM backup_copy", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(left, ["postgres_app_20250102_020000"]);
+    let status: String = client
+        .query_one(
+            "SELECT status FROM backup_history WHERE backup_id = 'postgres_app_20250101_020000'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "success");
 }

@@ -46,7 +46,8 @@ pub struct Recorded {
     pub restore: bool,
     /// An integrity-check run was added.
     pub checks: bool,
-    /// A copy in another vault (a vault-copy manifest) was added.
+    /// A copy in another vault was added (a vault-copy manifest) or removed (its pruned
+    /// manifest from vault-prune).
     pub copy: bool,
 }
 
@@ -123,7 +124,10 @@ impl Ledger {
         } else {
             upsert_backup(&mut tx, m, &status, followup)?
         };
+        // vault-prune of the second vault emits the copy's manifest as `pruned`: the copy
+        // is gone, the backup itself is not.
         let copy = match (&copied_from, &m.vault) {
+            (Some(_), Some(vault)) if m.status == Status::Pruned => remove_copy(&mut tx, m, vault)?,
             (Some(from), Some(vault)) => add_copy(&mut tx, m, vault, from)?,
             _ => false,
         };
@@ -161,6 +165,20 @@ fn exists(tx: &mut Transaction<'_>, m: &Manifest) -> Result<bool> {
         )
         .map_err(q("cannot read backup_history"))?
         .is_some())
+}
+
+fn remove_copy(
+    tx: &mut Transaction<'_>,
+    m: &Manifest,
+    vault: &manifest::VaultRecord,
+) -> Result<bool> {
+    let removed = tx
+        .execute(
+            "DELETE FROM backup_copy WHERE backup_id = $1 AND vault_url = $2",
+            &[&m.id.as_str(), &vault.url.as_str()],
+        )
+        .map_err(q("cannot delete from backup_copy"))?;
+    Ok(removed == 1)
 }
 
 fn add_copy(
