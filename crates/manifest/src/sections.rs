@@ -67,6 +67,32 @@ pub struct Restore {
     pub extra: Map<String, Value>,
 }
 
+impl Restore {
+    /// The section of a restore into `target` that started at `started_at` (`clock`: the
+    /// same moment, monotonic, for the duration) and ends now, concluded by `proof`.
+    pub fn proven(
+        target: Value,
+        started_at: Timestamp,
+        clock: std::time::Instant,
+        proof: Proof,
+        warnings: Vec<String>,
+        extra: Map<String, Value>,
+    ) -> Restore {
+        Restore {
+            target,
+            started_at,
+            finished_at: Timestamp::now(),
+            duration_ms: clock.elapsed().as_millis() as u64,
+            result: proof.result,
+            checked: proof.checked,
+            differences: proof.differences,
+            note: proof.note,
+            warnings,
+            extra,
+        }
+    }
+}
+
 /// The proof of one restore: the backup's fingerprint against what the target holds now.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Proof {

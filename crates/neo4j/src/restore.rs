@@ -135,28 +135,6 @@ fn version_of(v: &str) -> Option<Vec<u64>> {
     admin::version_key(v)
 }
 
-fn section(
-    target: Value,
-    started_at: Timestamp,
-    clock: Instant,
-    proof: Proof,
-    warnings: Vec<String>,
-    extra: Map<String, Value>,
-) -> Restore {
-    Restore {
-        target,
-        started_at,
-        finished_at: Timestamp::now(),
-        duration_ms: clock.elapsed().as_millis() as u64,
-        result: proof.result,
-        checked: proof.checked,
-        differences: proof.differences,
-        note: proof.note,
-        warnings,
-        extra,
-    }
-}
-
 fn failed(note: String) -> Proof {
     Proof {
         result: RestoreResult::Failed,
@@ -373,7 +351,7 @@ fn restore_dump(
     }
     Ok(Restored {
         target: target.to_owned(),
-        section: section(target_json, started_at, clock, proof, warnings, extra),
+        section: Restore::proven(target_json, started_at, clock, proof, warnings, extra),
         notes,
     })
 }
@@ -515,7 +493,14 @@ fn restore_export(
                 let proof = failed(format!("emptying {target} for the import failed: {e}"));
                 return Ok(Restored {
                     target: target.into(),
-                    section: section(target_json, started_at, clock, proof, warnings, extra),
+                    section: Restore::proven(
+                        target_json,
+                        started_at,
+                        clock,
+                        proof,
+                        warnings,
+                        extra,
+                    ),
                     notes,
                 });
             }
@@ -559,7 +544,7 @@ fn restore_export(
     };
     Ok(Restored {
         target: target.into(),
-        section: section(target_json, started_at, clock, proof, warnings, extra),
+        section: Restore::proven(target_json, started_at, clock, proof, warnings, extra),
         notes,
     })
 }

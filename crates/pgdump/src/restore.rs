@@ -136,18 +136,14 @@ pub fn restore(pg: &Pg, manifest: &Manifest, options: &RestoreOptions) -> Result
         .into_iter()
         .filter(|w| !w.is_empty())
         .collect();
-    let section = Restore {
-        target: pg.to_json(target),
+    let section = Restore::proven(
+        pg.to_json(target),
         started_at,
-        finished_at: Timestamp::now(),
-        duration_ms: clock.elapsed().as_millis() as u64,
-        result: proof.result,
-        checked: proof.checked,
-        differences: proof.differences,
-        note: proof.note,
+        clock,
+        proof,
         warnings,
         extra,
-    };
+    );
     Ok(Restored {
         target: target.to_owned(),
         section,

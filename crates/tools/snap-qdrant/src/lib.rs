@@ -892,16 +892,12 @@ fn section(
     proof: Proof,
     extra: Vec<(String, Value)>,
 ) -> Restore {
-    Restore {
+    Restore::proven(
         target,
         started_at,
-        finished_at: Timestamp::now(),
-        duration_ms: clock.elapsed().as_millis() as u64,
-        result: proof.result,
-        checked: proof.checked,
-        differences: proof.differences,
-        note: proof.note,
-        warnings: vec![],
-        extra: extra.into_iter().collect(),
-    }
+        clock,
+        proof,
+        vec![],
+        extra.into_iter().collect(),
+    )
 }
