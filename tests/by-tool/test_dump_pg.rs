@@ -362,6 +362,35 @@ fn restore_refuses_a_damaged_file_and_leaves_the_target_alone() {
 }
 
 #[test]
+fn restore_over_an_existing_database_checks_the_file_before_touching_it() {
+    let s = Scenario::new();
+    small_db(&s);
+    let m = dumped(&s);
+    let path = &m.artifact.as_ref().unwrap().path;
+    let mut data = std::fs::read(path).unwrap();
+    data[0] ^= 0xff;
+    std::fs::write(path, data).unwrap();
+    let target = s.db_name("existing");
+    s.create_db(&target);
+    s.sql(
+        &target,
+        "CREATE TABLE kept (x int); INSERT INTO kept VALUES (7)",
+    );
+    let out = s
+        .cmd(&bin("dump-pg"))
+        .args(["restore", "--target-db", &target, "--clean"])
+        .manifests_in(&[m])
+        .run();
+    out.fails_with(1).stderr_contains("checksum mismatch");
+    let kept: i32 = s
+        .connect(&target)
+        .query_one("SELECT x FROM kept", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, 7, "the existing database was touched");
+}
+
+#[test]
 fn a_restore_that_fails_half_way_leaves_nothing_half_restored() {
     let s = Scenario::new();
     small_db(&s);

@@ -41,9 +41,12 @@ pub struct Restored {
 }
 
 /// Restores the artifact of `manifest` and proves it against the manifest's fingerprint.
-/// Returns `Err` (and touches nothing) when the manifest is not restorable (the shared
+/// Returns `Err` (and leaves nothing behind) when the manifest is not restorable (the shared
 /// check: failed, not PostgreSQL, file missing or checksum wrong), or the target exists
-/// without `clean`, or is missing without `create`. A restore that ran returns its
+/// without `clean`, or is missing without `create`. Into a database it creates, the file's
+/// SHA-256 is checked while pg_restore runs (the hash of a large dump is seconds of a
+/// restore flow's critical path otherwise); a damaged file then drops the database again.
+/// Over an existing database the file is checked first: nothing is touched before. A restore that ran returns its
 /// section, whose `result` says whether it was proven: the caller concludes the record's
 /// status from it ([`toolkit::restorable::conclude`]).
 pub fn restore(pg: &Pg, manifest: &Manifest, options: &RestoreOptions) -> Result<Restored, Error> {
@@ -53,7 +56,7 @@ pub fn restore(pg: &Pg, manifest: &Manifest, options: &RestoreOptions) -> Result
             manifest.id
         )))
     };
-    let artifact = match toolkit::restorable::check(manifest, &Kind::Postgres) {
+    let artifact = match toolkit::restorable::check_record(manifest, &Kind::Postgres) {
         Ok(artifact) => artifact,
         Err(e) => return refuse(e.to_string()),
     };
@@ -82,9 +85,14 @@ pub fn restore(pg: &Pg, manifest: &Manifest, options: &RestoreOptions) -> Result
         }
         _ => {}
     }
+    let created = !exists;
+    if !created {
+        if let Err(e) = toolkit::restorable::check_file(artifact) {
+            return refuse(e.to_string());
+        }
+    }
     let started_at = Timestamp::now();
     let clock = Instant::now();
-    let created = !exists;
     if created {
         admin
             .batch_execute(&format!(
@@ -113,15 +121,29 @@ pub fn restore(pg: &Pg, manifest: &Manifest, options: &RestoreOptions) -> Result
         cmd.args(["--no-owner", "--no-privileges"]);
     }
     cmd.arg(&artifact.path);
-    let said = match toolkit::child::run(&mut cmd) {
+    let drop_created = |admin: &mut postgres::Client| {
+        // A database created for this restore that is empty, half-restored or restored
+        // from a damaged file would only mislead, so it goes. (Over an existing database
+        // --single-transaction rolled everything back.)
+        if created {
+            let _ = admin.batch_execute(&format!("DROP DATABASE {}", quote_ident(target)));
+        }
+    };
+    let (ran, checked) = std::thread::scope(|scope| {
+        let checking = created.then(|| scope.spawn(|| toolkit::restorable::check_file(artifact)));
+        let ran = toolkit::child::run(&mut cmd);
+        let checked = checking.map_or(Ok(()), |h| h.join().expect("the hash does not panic"));
+        (ran, checked)
+    });
+    // A damaged file is the cause of whatever pg_restore made of it.
+    if let Err(e) = checked {
+        drop_created(&mut admin);
+        return refuse(e.to_string());
+    }
+    let said = match ran {
         Ok(said) => said,
         Err(e) => {
-            // Over an existing database --single-transaction rolled everything back; a
-            // database created for this restore is empty or half-restored and would only
-            // mislead, so it goes.
-            if created {
-                let _ = admin.batch_execute(&format!("DROP DATABASE {}", quote_ident(target)));
-            }
+            drop_created(&mut admin);
             return Err(e.into());
         }
     };

@@ -2,7 +2,10 @@
 //!
 //! [`check`] is the one "can this record be restored" test: the record is `ok`, of the
 //! tool's kind, names a local artifact, and that file is a regular file whose size and
-//! SHA-256 are what the record says. Nothing is touched before it passes.
+//! SHA-256 are what the record says. Nothing is touched before it passes. Its two halves
+//! are there for a tool that can undo its work: [`check_record`] (cheap) first, then
+//! [`check_file`] (a read of the whole file) side by side with the restore — a database
+//! created for the restore is dropped again if the file proves damaged.
 //!
 //! [`conclude`] turns the proof of a restore (the backup's fingerprint against what the
 //! target holds now) into the record's status: `ok` only when proven; a mismatch fails the
@@ -49,17 +52,18 @@ pub enum NotRestorable {
     },
     /// The file is not what the record says.
     #[error(
-        "checksum mismatch: {} is {bytes} bytes with SHA-256 {sha256}, the manifest says \
-         {expected_bytes} bytes with {expected_sha256}; the file is damaged, fetch it again \
-         with vault-get", quote(.path)
+        "checksum mismatch: {} is {bytes} bytes{}, the manifest says {expected_bytes} bytes \
+         with {expected_sha256}; the file is damaged, fetch it again with vault-get",
+        quote(.path),
+        .sha256.map(|s| format!(" with SHA-256 {s}")).unwrap_or_default()
     )]
     Mismatch {
         /// The file.
         path: PathBuf,
         /// Its size.
         bytes: u64,
-        /// Its digest.
-        sha256: Sha256,
+        /// Its digest (`None`: the size alone differed, the file was not hashed).
+        sha256: Option<Sha256>,
         /// The record's size.
         expected_bytes: u64,
         /// The record's digest.
@@ -68,8 +72,20 @@ pub enum NotRestorable {
 }
 
 /// Checks that `manifest` can be restored by a tool for `kind`, hashing the local file in
-/// full. Returns its artifact section.
+/// full. Returns its artifact section. [`check_record`] then [`check_file`].
 pub fn check<'m>(manifest: &'m Manifest, kind: &Kind) -> Result<&'m Artifact, NotRestorable> {
+    let artifact = check_record(manifest, kind)?;
+    check_file(artifact)?;
+    Ok(artifact)
+}
+
+/// The cheap half of [`check`]: the record is `ok`, of `kind`, and names a file that is a
+/// regular file of the recorded size. What it does not prove is the content: a tool that
+/// starts work before [`check_file`] has answered must be able to undo that work.
+pub fn check_record<'m>(
+    manifest: &'m Manifest,
+    kind: &Kind,
+) -> Result<&'m Artifact, NotRestorable> {
     if manifest.status != Status::Ok {
         return Err(NotRestorable::NotOk {
             status: manifest.status.clone(),
@@ -89,6 +105,28 @@ pub fn check<'m>(manifest: &'m Manifest, kind: &Kind) -> Result<&'m Artifact, No
         .artifact
         .as_ref()
         .ok_or(NotRestorable::NoArtifact)?;
+    let unreadable = |source| NotRestorable::Unreadable {
+        path: artifact.path.clone(),
+        source,
+    };
+    let bytes = crate::fs::open_regular(&artifact.path)
+        .and_then(|file| file.metadata())
+        .map_err(unreadable)?
+        .len();
+    if bytes != artifact.bytes {
+        return Err(NotRestorable::Mismatch {
+            path: artifact.path.clone(),
+            bytes,
+            sha256: None,
+            expected_bytes: artifact.bytes,
+            expected_sha256: artifact.sha256,
+        });
+    }
+    Ok(artifact)
+}
+
+/// The expensive half of [`check`]: the file's size and SHA-256 are the artifact's.
+pub fn check_file(artifact: &Artifact) -> Result<(), NotRestorable> {
     let (bytes, sha256) =
         crate::fs::hash_file(&artifact.path).map_err(|source| NotRestorable::Unreadable {
             path: artifact.path.clone(),
@@ -98,12 +136,12 @@ pub fn check<'m>(manifest: &'m Manifest, kind: &Kind) -> Result<&'m Artifact, No
         return Err(NotRestorable::Mismatch {
             path: artifact.path.clone(),
             bytes,
-            sha256,
+            sha256: Some(sha256),
             expected_bytes: artifact.bytes,
             expected_sha256: artifact.sha256,
         });
     }
-    Ok(artifact)
+    Ok(())
 }
 
 /// The flag every restore tool has.
@@ -206,18 +244,44 @@ mod tests {
         missing.artifact.as_mut().unwrap().path = dir.path().join("gone");
         let mut wrong_sha = good.clone();
         wrong_sha.artifact.as_mut().unwrap().sha256 = Sha256::of(b"other");
-        let cases: [(&Manifest, Kind, &str); 6] = [
+        let mut wrong_size = good.clone();
+        wrong_size.artifact.as_mut().unwrap().bytes = 5;
+        let cases: [(&Manifest, Kind, &str); 7] = [
             (&failed, Kind::Postgres, "is failed (pg_dump died)"),
             (&other_status, Kind::Postgres, "is verified"),
             (&good, Kind::Qdrant, "it is a postgres backup"),
             (&no_artifact, Kind::Postgres, "no artifact"),
             (&missing, Kind::Postgres, "cannot read"),
-            (&wrong_sha, Kind::Postgres, "checksum mismatch"),
+            (&wrong_sha, Kind::Postgres, "checksum mismatch: "),
+            (
+                &wrong_size,
+                Kind::Postgres,
+                "is 4 bytes, the manifest says 5 bytes",
+            ),
         ];
         for (m, kind, want) in cases {
             let err = check(m, &kind).unwrap_err().to_string();
             assert!(err.contains(want), "{want}: {err}");
         }
+    }
+
+    #[test]
+    fn the_record_check_reads_no_content_and_the_file_check_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wrong_sha = spooled(dir.path(), b"dump");
+        wrong_sha.artifact.as_mut().unwrap().sha256 = Sha256::of(b"damp");
+        // Same size, other content: only hashing can tell.
+        let artifact = check_record(&wrong_sha, &Kind::Postgres).unwrap();
+        let err = check_file(artifact).unwrap_err().to_string();
+        assert!(err.contains("with SHA-256 "), "{err}");
+        // A size that differs is refused before any hashing, and says so without a digest.
+        let mut wrong_size = wrong_sha.clone();
+        wrong_size.artifact.as_mut().unwrap().bytes = 3;
+        let err = check_record(&wrong_size, &Kind::Postgres)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is 4 bytes, the manifest says 3"), "{err}");
+        assert!(!err.contains("SHA-256 "), "{err}");
     }
 
     fn section(result: RestoreResult) -> Restore {

@@ -45,18 +45,21 @@ pub struct Cli {
 enum Sub {
     /// Restore backups named by manifests on stdin and prove their row counts.
     ///
-    /// Each file's SHA-256 is verified before anything is touched; after pg_restore the
-    /// restored row counts are compared with those recorded at backup time.
+    /// Each file's SHA-256 is verified: before anything is touched when restoring over an
+    /// existing database, alongside pg_restore into one it creates (a damaged file drops
+    /// it again). After pg_restore the restored row counts are compared with those
+    /// recorded at backup time.
     #[command(after_long_help = format!("{RESTORE_HELP}\n\n{EXIT_CODES_HELP}"))]
     Restore(RestoreArgs),
 }
 
 const RESTORE_HELP: &str = "\
-The target is never touched when a manifest is failed, of another kind, its file is missing
+No restore is left behind when a manifest is failed, of another kind, its file is missing
 or its SHA-256 differs. An existing target needs --clean; a missing one needs --create.
-Over an existing database pg_restore runs in one transaction: a failed restore changes
-nothing. Into a database it creates, it runs --jobs parallel jobs (default 2) and a failed
-restore drops that database.
+Over an existing database the file is hashed first and pg_restore runs in one transaction:
+a failed restore changes nothing. Into a database it creates, the file is hashed while
+pg_restore runs --jobs parallel jobs (default 4), and a damaged file or a failed restore
+drops that database.
 
 Each restore is proven: the row count of every table and the number of large objects are
 compared with those counted in the dump's own snapshot at backup time. Each manifest is
@@ -150,7 +153,11 @@ struct RestoreArgs {
     /// Parallel pg_restore jobs when the restore creates its database (--create): a failure
     /// drops that database, so nothing half-restored stays. A restore over an existing
     /// database (--clean) always runs in one transaction, in one job.
-    #[arg(long, short = 'j', value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    // Why 4, not the machine's cores: the jobs mostly wait for the server, and a dump's
+    // tables and indexes are few large items, so a job more lets an index build overlap the
+    // big table's COPY. Measured on 2 cores, a 490 MB AI-shaped dump, interleaved: -j4
+    // took 0.94x the time of -j2 (0.86-0.98, 3 pairs).
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: u16,
 
     #[command(flatten)]
