@@ -46,9 +46,9 @@ pub struct Restored {
 /// without `clean`, or is missing without `create`. Into a database it creates, the file's
 /// SHA-256 is checked while pg_restore runs (the hash of a large dump is seconds of a
 /// restore flow's critical path otherwise); a damaged file then drops the database again.
-/// Over an existing database the file is checked first: nothing is touched before. A restore that ran returns its
-/// section, whose `result` says whether it was proven: the caller concludes the record's
-/// status from it ([`toolkit::restorable::conclude`]).
+/// Over an existing database the file is checked first: nothing is touched before. A
+/// restore that ran returns its section, whose `result` says whether it was proven: the
+/// caller concludes the record's status from it ([`toolkit::restorable::conclude`]).
 pub fn restore(pg: &Pg, manifest: &Manifest, options: &RestoreOptions) -> Result<Restored, Error> {
     let refuse = |why: String| {
         Err(Error::Refused(format!(
