@@ -47,6 +47,8 @@ fn the_s3_server_killed_mid_upload_leaves_nothing_but_a_sweepable_upload_and_a_r
             "1",
             "--s3-part-size",
             "5MiB",
+            "--s3-multipart-threshold",
+            "0",
         ])
         .args([
             "--s3-retries",
@@ -91,6 +93,45 @@ fn the_s3_server_killed_mid_upload_leaves_nothing_but_a_sweepable_upload_and_a_r
         vault::ops::sweep(&backend, &orphan).unwrap();
     }
     assert!(server.incomplete_uploads("faults", "stack/").is_empty());
+    at(&s, &own, "vault-put")
+        .args(["--vault", "s3://faults/stack"])
+        .manifests_in(&[m])
+        .run()
+        .succeeds();
+    assert!(s.spool_files().is_empty());
+}
+
+#[test]
+fn the_s3_server_killed_mid_streamed_put_stores_nothing_and_a_rerun_succeeds() {
+    let s = Scenario::new();
+    let own = OwnS3::start("faults");
+    let m = spooled(&s, "postgres_cutput_20250130_020000", 300 << 20);
+    let child = at(&s, &own, "vault-put")
+        .args(["--vault", "s3://faults/stack", "--no-progress"])
+        .args(["--s3-retries", "2", "--s3-give-up-after", "3s"])
+        .spawn_with_stdin(format!("{}\n", serde_json::to_string(&m).unwrap()));
+    // The create-only probe is written just before the artifact's PUT starts.
+    let probe = own.backend("faults", "stack/.stackvault");
+    let probe_key = vault::ObjectKey::new("create-only-probe").unwrap();
+    wait_until("the streamed PUT started", || {
+        vault::Backend::exists(&probe, &probe_key).unwrap_or(false)
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    own.kill();
+    let out = child.wait();
+    out.fails_with(1);
+    assert_eq!(out.manifest().status, Status::Failed);
+    assert_eq!(
+        s.spool_files(),
+        ["postgres_cutput_20250130_020000.dump"],
+        "spool kept"
+    );
+    own.restart();
+    let backend = own.backend("faults", "stack");
+    assert!(
+        vault::Backend::list(&backend, "").unwrap().is_empty(),
+        "no object at the key"
+    );
     at(&s, &own, "vault-put")
         .args(["--vault", "s3://faults/stack"])
         .manifests_in(&[m])

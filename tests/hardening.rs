@@ -570,7 +570,7 @@ fn a_failed_abort_is_said_and_the_upload_named_in_the_failed_manifest() {
         &vault,
         &[("partNumber=2&", usize::MAX), ("DELETE /", usize::MAX)],
         &m,
-        &[],
+        &["--s3-multipart-threshold", "0"],
     );
     out.fails_with(1).stderr_contains("could not be aborted");
     let failed = out.manifest();
@@ -612,6 +612,8 @@ fn an_upload_killed_mid_way_is_found_and_aborted_on_seaweedfs() {
             "1",
             "--s3-part-size",
             "5MiB",
+            "--s3-multipart-threshold",
+            "0",
         ])
         .spawn_with_stdin(format!("{}\n", serde_json::to_string(&m).unwrap()));
     let deadline = Instant::now() + Duration::from_secs(20);

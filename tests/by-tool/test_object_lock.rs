@@ -28,7 +28,7 @@ fn a_locked_store_is_locked_on_the_server_and_recorded_as_it_is() {
     let bucket = testkit::bucket_of(&vault);
     let backend = S3Server::from_env().backend(&bucket, "stack");
     // (id, flags, mode the server must report); 6 MiB: one PUT at the default part size
-    let cases: [(&str, &[&str], &str); 2] = [
+    let cases: [(&str, &[&str], &str); 3] = [
         (
             "postgres_a_20250130_020000",
             &["--lock-days", "3"],
@@ -36,7 +36,7 @@ fn a_locked_store_is_locked_on_the_server_and_recorded_as_it_is() {
         ),
         (
             "postgres_b_20250130_020000",
-            // Two parts: the lock goes on the multipart upload.
+            // Larger than a part: one streamed PUT, its SHA-256 checked by the server.
             &[
                 "--lock-days",
                 "3",
@@ -46,6 +46,19 @@ fn a_locked_store_is_locked_on_the_server_and_recorded_as_it_is() {
                 "5MiB",
             ],
             "COMPLIANCE",
+        ),
+        (
+            "postgres_c_20250130_020000",
+            // Two parts: the lock goes on the multipart upload.
+            &[
+                "--lock-days",
+                "3",
+                "--s3-part-size",
+                "5MiB",
+                "--s3-multipart-threshold",
+                "0",
+            ],
+            "GOVERNANCE",
         ),
     ];
     for (id, flags, mode) in cases {

@@ -383,6 +383,8 @@ fn an_interrupted_prune_on_s3_is_finished_by_the_next_run() {
             &broken.endpoint,
             "--s3-retries",
             "0",
+            "--s3-multipart-threshold",
+            "0",
         ])
         .manifests_in(&[unfinished])
         .run()

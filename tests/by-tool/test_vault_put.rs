@@ -5,13 +5,16 @@ use testkit::Scenario;
 
 use crate::util::{bin, spooled};
 
-fn round_trip(s: &Scenario, vault: &str, size: usize, extra: &[&str]) {
+/// vault-put then vault-get of `size` bytes, both with `extra` flags, vault-put also with
+/// `put_only`.
+fn round_trip(s: &Scenario, vault: &str, size: usize, extra: &[&str], put_only: &[&str]) {
     let m = spooled(s, &format!("postgres_big{size}_20250130_020000"), size);
     let sha = m.artifact.as_ref().unwrap().sha256;
     let put = s
         .cmd(&bin("vault-put"))
         .args(["--vault", vault])
         .args(extra)
+        .args(put_only)
         .manifests_in(&[m])
         .run();
     put.succeeds();
@@ -38,12 +41,15 @@ fn multipart_uploads_and_ranged_downloads_round_trip_on_s3() {
     let s = Scenario::new();
     let vault = s.s3_vault();
     let small_parts = ["--s3-part-size", "5MiB", "--s3-parallel", "3"];
+    let multipart = ["--s3-multipart-threshold", "0"];
     // Exact multiple of the part size, one byte over, one byte under, a single part, empty.
     for size in [10 << 20, (10 << 20) + 1, (10 << 20) - 1, 1000, 0] {
-        round_trip(&s, &vault, size, &small_parts);
+        round_trip(&s, &vault, size, &small_parts, &multipart);
     }
-    // The default 8 MiB parts, with a size that is an exact multiple.
-    round_trip(&s, &vault, 16 << 20, &[]);
+    // Above a part and below the threshold: one streamed PUT (downloads still in ranges).
+    round_trip(&s, &vault, (12 << 20) + 3, &small_parts, &[]);
+    // The defaults, with a size that is an exact multiple of the part size.
+    round_trip(&s, &vault, 16 << 20, &[], &[]);
 }
 
 #[test]
@@ -87,7 +93,10 @@ fn a_server_that_verifies_no_checksums_is_read_back_instead_and_said_so() {
     let s = Scenario::new();
     let vault = s.s3_vault();
     let server = testkit::S3Server::from_env();
-    let proxy = testkit::FaultyProxy::stripping(&server.endpoint, "x-amz-checksum-crc32");
+    let proxy = testkit::FaultyProxy::stripping(
+        &server.endpoint,
+        &["x-amz-checksum-crc32", "x-amz-checksum-sha256"],
+    );
     for (i, size) in [12 << 20, 1000].into_iter().enumerate() {
         let m = spooled(&s, &format!("postgres_nocrc{i}_20250130_020000"), size);
         let out = s
@@ -110,8 +119,13 @@ fn bytes_damaged_on_the_way_are_refused_by_the_server_and_nothing_is_stored() {
     let vault = s.s3_vault();
     let bucket = testkit::bucket_of(&vault);
     let server = testkit::S3Server::from_env();
-    // Part 2 of a multipart upload, and a single PUT.
-    for (i, size, pattern) in [(0, 12 << 20, "partNumber=2&"), (1, 1000, "PUT /")] {
+    // Part 2 of a multipart upload, a single PUT of one part, a streamed PUT of a file.
+    let cases: [(usize, usize, &str, &str); 3] = [
+        (0, 12 << 20, "partNumber=2&", "0"),
+        (1, 1000, "PUT /", "2GiB"),
+        (2, 12 << 20, "PUT /", "2GiB"),
+    ];
+    for (i, size, pattern, threshold) in cases {
         let proxy = testkit::FaultyProxy::corrupting(&server.endpoint, pattern);
         let m = spooled(&s, &format!("postgres_damaged{i}_20250130_020000"), size);
         let out = s
@@ -124,6 +138,8 @@ fn bytes_damaged_on_the_way_are_refused_by_the_server_and_nothing_is_stored() {
                 "5MiB",
                 "--s3-retries",
                 "0",
+                "--s3-multipart-threshold",
+                threshold,
             ])
             .manifests_in(&[m])
             .run();
@@ -332,6 +348,8 @@ fn sigterm_mid_upload_aborts_the_multipart_upload_and_keeps_everything() {
             "1",
             "--s3-part-size",
             "5MiB",
+            "--s3-multipart-threshold",
+            "0",
         ])
         .spawn_with_stdin(input);
     // Wait until the upload is under way (some parts sent), then stop it.
@@ -418,6 +436,8 @@ fn put_through_faulty_proxy(
             "5MiB",
             "--s3-retries",
             retries,
+            "--s3-multipart-threshold",
+            "0",
         ])
         .manifests_in(&[m])
         .run();
@@ -486,4 +506,139 @@ fn create_vault_makes_a_missing_bucket_or_directory_and_is_idempotent() {
         assert_eq!(out.manifest().status, Status::Ok);
     }
     assert!(s.path().join("new-vault").is_dir());
+}
+
+/// vault-put of a 12 MiB file (5 MiB parts) through a proxy that records what was asked,
+/// with `extra` flags.
+fn put_recorded(
+    s: &Scenario,
+    id: &str,
+    rules: &[(&str, usize)],
+    extra: &[&str],
+) -> (testkit::Outcome, testkit::FaultyProxy, manifest::Manifest) {
+    let vault = s.s3_vault();
+    let server = testkit::S3Server::from_env();
+    let proxy = testkit::FaultyProxy::start_with(&server.endpoint, rules);
+    let m = spooled(s, id, 12 << 20);
+    let out = s
+        .cmd(&bin("vault-put"))
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["--vault", &vault, "--s3-part-size", "5MiB", "--no-progress"])
+        .args(extra)
+        .manifests_in(std::slice::from_ref(&m))
+        .run();
+    (out, proxy, m)
+}
+
+#[test]
+fn a_file_up_to_the_threshold_goes_in_one_put_carrying_the_manifests_sha256() {
+    use base64::Engine;
+    // (threshold flags, one streamed PUT?)
+    let cases: [(&[&str], bool); 3] = [
+        (&[], true),
+        (&["--s3-multipart-threshold", "12MiB"], true),
+        (&["--s3-multipart-threshold", "10MiB"], false),
+    ];
+    for (i, (flags, streamed)) in cases.into_iter().enumerate() {
+        let s = Scenario::new();
+        let id = format!("postgres_one{i}_20250130_020000");
+        let (out, proxy, m) = put_recorded(&s, &id, &[], flags);
+        out.succeeds();
+        let sha = m.artifact.as_ref().unwrap().sha256;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(sha.as_bytes());
+        let heads: Vec<String> = proxy
+            .request_heads()
+            .into_iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        let artifact_puts: Vec<&String> = heads
+            .iter()
+            .filter(|h| h.starts_with("put ") && h.contains(&format!("{id}.dump")))
+            .filter(|h| !h.contains(".manifest.json"))
+            .collect();
+        let started_multipart = heads.iter().any(|h| h.contains("?uploads"));
+        assert_eq!(started_multipart, !streamed, "{flags:?}");
+        if streamed {
+            assert_eq!(artifact_puts.len(), 1, "{flags:?}: {artifact_puts:?}");
+            assert!(
+                artifact_puts[0]
+                    .contains(&format!("x-amz-checksum-sha256: {}", b64.to_lowercase())),
+                "{}",
+                artifact_puts[0]
+            );
+        } else {
+            assert_eq!(artifact_puts.len(), 3, "three parts: {flags:?}");
+        }
+        assert_eq!(
+            out.manifest().vault.unwrap().verified.as_deref(),
+            Some("server-checksums")
+        );
+        assert!(s.spool_files().is_empty());
+    }
+}
+
+#[test]
+fn a_streamed_put_that_fails_is_sent_again_whole_and_stores_the_file() {
+    let s = Scenario::new();
+    let id = "postgres_again_20250130_020000";
+    // The artifact's PUT (not its sidecar's, not the probes').
+    let bucket = testkit::bucket_of(&s.s3_vault());
+    let pattern = format!("PUT /{bucket}/stack/postgres/2025/01/30/{id}.dump HTTP");
+    let (out, proxy, m) = put_recorded(&s, id, &[(&pattern, 1)], &[]);
+    out.succeeds();
+    assert_eq!(
+        proxy.hits_of(&pattern),
+        2,
+        "a 503, then the whole file again"
+    );
+    let stored = out.manifest().vault.unwrap();
+    let artifact = m.artifact.unwrap();
+    assert_eq!(
+        (stored.bytes, stored.sha256),
+        (artifact.bytes, artifact.sha256)
+    );
+    let got = s
+        .cmd(&bin("vault-get"))
+        .args(["--vault", &s.s3_vault()])
+        .stdin(out.stdout.clone())
+        .run();
+    got.succeeds();
+    let local = got.manifest().artifact.unwrap();
+    assert_eq!(
+        toolkit::fs::hash_file(&local.path).unwrap(),
+        (artifact.bytes, artifact.sha256)
+    );
+}
+
+#[test]
+fn sigterm_mid_streamed_put_stores_nothing_and_keeps_everything() {
+    let s = Scenario::new();
+    let vault = s.s3_vault();
+    let m = spooled(&s, "postgres_cut_20250130_020000", 300 << 20);
+    let input = format!("{}\n", serde_json::to_string(&m).unwrap());
+    let child = s
+        .cmd(&bin("vault-put"))
+        .args(["--vault", &vault, "--no-progress"])
+        .spawn_with_stdin(input);
+    // The create-only probe is written just before the artifact's PUT starts.
+    let bucket = testkit::bucket_of(&vault);
+    let server = testkit::S3Server::from_env();
+    let backend = server.backend(&bucket, "stack");
+    let probe = server.backend(&bucket, "stack/.stackvault");
+    let probe_key = vault::ObjectKey::new("create-only-probe").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !vault::Backend::exists(&probe, &probe_key).unwrap() {
+        assert!(std::time::Instant::now() < deadline, "upload never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    child.signal("TERM");
+    let out = child.wait();
+    out.fails_with(2).stderr_contains("interrupted by a signal");
+    assert_eq!(out.manifest().status, Status::Failed);
+    assert!(
+        vault::Backend::list(&backend, "").unwrap().is_empty(),
+        "nothing may be stored"
+    );
+    assert_eq!(s.spool_files(), ["postgres_cut_20250130_020000.dump"]);
 }

@@ -229,7 +229,8 @@ pub struct VaultRecord {
     /// When the upload was verified.
     pub stored_at: Timestamp,
     /// How what is stored was proven to be the artifact: `server-checksums` (the server
-    /// verified every part's CRC32 and the object's), `read-back` (read back whole, SHA-256
+    /// verified the object's SHA-256, or every part's CRC32 and the object's), `read-back`
+    /// (read back whole, SHA-256
     /// compared), `local-write` (written and fsynced into a directory vault by this
     /// process), or `size` (the stored size only).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -24,6 +24,11 @@ impl Sha256 {
     pub fn of(data: &[u8]) -> Self {
         Sha256(sha2::Sha256::digest(data).into())
     }
+
+    /// The 32 bytes (S3's `x-amz-checksum-sha256` is their base64).
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
 }
 
 impl fmt::Display for Sha256 {

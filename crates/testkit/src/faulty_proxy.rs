@@ -55,11 +55,11 @@ impl FaultyProxy {
         Self::start_full(upstream, rules, Behaviour::default())
     }
 
-    /// A proxy that fails nothing and removes the response header `name` from every
-    /// answer: an S3 server that does not echo it (e.g. one that verifies no checksums).
-    pub fn stripping(upstream: &str, name: &str) -> Self {
+    /// A proxy that fails nothing and removes the response headers `names` from every
+    /// answer: an S3 server that does not echo them (e.g. one that verifies no checksums).
+    pub fn stripping(upstream: &str, names: &[&str]) -> Self {
         let behaviour = Behaviour {
-            strip: vec![name.to_ascii_lowercase()],
+            strip: names.iter().map(|n| n.to_ascii_lowercase()).collect(),
             ..Behaviour::default()
         };
         Self::start_full(upstream, &[], behaviour)

@@ -35,6 +35,10 @@ pub struct VaultArgs {
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_part_size)]
     pub s3_part_size: u64,
 
+    /// vault-put's --s3-multipart-threshold (only vault-put stores files).
+    #[arg(skip = crate::s3::DEFAULT_MULTIPART_THRESHOLD)]
+    pub s3_multipart_threshold: u64,
+
     /// Parts or ranges transferred at once. Memory grows with it (uploads hold parallel+1
     /// parts), not with the artifact: peak RSS measured for 1 GiB with 8MiB parts, 4 in
     /// parallel: vault-put 45 MiB, vault-get 11 MiB.
@@ -116,6 +120,7 @@ impl VaultArgs {
             path_style,
             part_size: self.s3_part_size,
             parallel: self.s3_parallel as usize,
+            multipart_threshold: self.s3_multipart_threshold,
             timeouts: Timeouts {
                 connect: self.s3_connect_timeout,
                 idle: self.s3_timeout,
@@ -178,6 +183,17 @@ fn parse_part_size(text: &str) -> Result<u64, String> {
     if !(crate::s3::MIN_PART_SIZE..=crate::s3::MAX_PART_SIZE).contains(&size) {
         return Err(format!(
             "{text} is outside S3's part size limits, 5MiB to 5GiB"
+        ));
+    }
+    Ok(size)
+}
+
+/// Parses `--s3-multipart-threshold`: a size up to S3's limit for one PUT.
+pub fn parse_multipart_threshold(text: &str) -> Result<u64, String> {
+    let size = parse_size(text)?;
+    if size > crate::s3::MAX_SINGLE_PUT {
+        return Err(format!(
+            "{text} is above S3's limit for one PUT, 5GiB (larger files always go in parts)"
         ));
     }
     Ok(size)

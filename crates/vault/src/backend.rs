@@ -1,7 +1,7 @@
 //! The storage interface every vault implements.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -53,8 +53,9 @@ pub struct PutReceipt {
 /// What a backend proved, while storing, about what it stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreProof {
-    /// The server recomputed the CRC32 of every part and of the object, refused any that
-    /// differed, and reported the same values back: it received exactly these bytes.
+    /// The server recomputed the checksums sent — the object's SHA-256, or the CRC32 of
+    /// every part and of the object — refused any that differed, and reported the same
+    /// values back: it received exactly these bytes.
     ServerChecksums,
     /// Written by this process into a local file, fsynced before it got its name.
     LocalWrite,
@@ -101,6 +102,20 @@ pub trait Backend: Send + Sync {
         expect: Expect<'_>,
         progress: &dyn Progress,
     ) -> Result<PutReceipt>;
+
+    /// [`put`](Backend::put) of the whole of `file`, just opened (its cursor at the start):
+    /// what `vault-put` stores. The default reads it in order; S3 may send it as one PUT
+    /// that a retry sends again from the start.
+    fn put_file(
+        &self,
+        key: &ObjectKey,
+        file: &File,
+        expect: Expect<'_>,
+        progress: &dyn Progress,
+    ) -> Result<PutReceipt> {
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        self.put(key, &mut reader, expect, progress)
+    }
 
     /// Writes the object's bytes to `dst`; returns how many.
     fn get(&self, key: &ObjectKey, dst: &mut dyn Write, progress: &dyn Progress) -> Result<u64>;
@@ -175,6 +190,15 @@ macro_rules! forward_backend {
                 progress: &dyn Progress,
             ) -> Result<PutReceipt> {
                 (**self).put(key, src, expect, progress)
+            }
+            fn put_file(
+                &self,
+                key: &ObjectKey,
+                file: &File,
+                expect: Expect<'_>,
+                progress: &dyn Progress,
+            ) -> Result<PutReceipt> {
+                (**self).put_file(key, file, expect, progress)
             }
             fn get(&self, key: &ObjectKey, dst: &mut dyn Write, progress: &dyn Progress) -> Result<u64> {
                 (**self).get(key, dst, progress)

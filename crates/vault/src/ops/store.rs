@@ -22,7 +22,8 @@ use super::hash_object;
 /// How `store` proves what it stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Verify {
-    /// The server's own checksums: every part's CRC32 and the object's, recomputed by the
+    /// The server's own checksums: the whole object's SHA-256 (one streamed PUT), or every
+    /// part's CRC32 and the object's (multipart), recomputed by the
     /// server and compared with the ones sent (proves what the server received). Falls
     /// back to read-back, loudly, where the server verifies none. The default.
     Checksum,
@@ -88,13 +89,13 @@ pub fn store_with(
     match existing(backend, &manifest.id, &key)? {
         Existing::Nothing => {
             let file = open_artifact(artifact)?;
-            let mut reader = BufReader::with_capacity(1 << 20, file);
             let receipt = match recipients {
                 None => {
                     let expect = Expect::exact(artifact.bytes, Some(&artifact.sha256));
-                    backend.put(&key, &mut reader, expect, progress)?
+                    backend.put_file(&key, &file, expect, progress)?
                 }
                 Some(recipients) => {
+                    let reader = BufReader::with_capacity(1 << 20, file);
                     let check = PlainCheck::Exact(artifact.bytes, artifact.sha256);
                     let mut sealing = Sealing::new(reader, recipients, check)?;
                     // age's size is exact: S3 sizes its parts as for any file.

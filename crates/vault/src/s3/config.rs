@@ -14,6 +14,12 @@ pub(crate) const MIB: u64 = 1024 * 1024;
 pub const MIN_PART_SIZE: u64 = 5 * MIB;
 /// S3 refuses parts above 5 GiB.
 pub const MAX_PART_SIZE: u64 = 5 * 1024 * MIB;
+/// S3 refuses a single PUT above 5 GiB too.
+pub const MAX_SINGLE_PUT: u64 = 5 * 1024 * MIB;
+/// One streamed PUT up to 2 GiB: on SeaweedFS it took 0.76x the time of s5cmd's parallel
+/// multipart upload at 1 GiB and 0.77x at 4 GiB, and the server hashes it, not the client.
+/// The bound keeps what a retry sends again (the whole object) at most this.
+pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 2 * 1024 * MIB;
 
 /// Everything needed to reach a bucket.
 #[derive(Clone, Debug)]
@@ -39,6 +45,9 @@ pub struct S3Config {
     pub part_size: u64,
     /// Parts in flight at once.
     pub parallel: usize,
+    /// Files up to this size whose SHA-256 is known go up in one streamed PUT the server
+    /// verifies against it; larger ones, and streams, go in parts.
+    pub multipart_threshold: u64,
     /// Connect timeout and the timeout of one request (one part, one range).
     pub timeouts: Timeouts,
     /// Retries of one request, and the time after which they stop.
@@ -63,6 +72,7 @@ impl S3Config {
             path_style: endpoint.is_some(),
             part_size: 8 * MIB,
             parallel: 4,
+            multipart_threshold: DEFAULT_MULTIPART_THRESHOLD,
             timeouts: Timeouts {
                 connect: Duration::from_secs(10),
                 idle: Duration::from_secs(60),

@@ -17,6 +17,7 @@
 
 mod config;
 mod download;
+mod file_body;
 mod listing;
 mod request;
 mod upload;
@@ -27,7 +28,9 @@ use std::sync::OnceLock;
 use manifest::Sha256;
 use toolkit::progress::Progress;
 
-pub use config::{S3Config, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
+pub use config::{
+    S3Config, DEFAULT_MULTIPART_THRESHOLD, MAX_PARTS, MAX_PART_SIZE, MAX_SINGLE_PUT, MIN_PART_SIZE,
+};
 
 use crate::backend::{Backend, CreateOnly, Incomplete, ObjectInfo, PutReceipt};
 use crate::dir::already_exists;
@@ -44,6 +47,7 @@ pub struct S3Backend {
     client: S3Client,
     create_only: OnceLock<std::result::Result<CreateOnly, (ErrorKind, String)>>,
     lock_checked: OnceLock<std::result::Result<(), (ErrorKind, String)>>,
+    verifies_sha256: OnceLock<std::result::Result<bool, (ErrorKind, String)>>,
 }
 
 impl S3Backend {
@@ -53,6 +57,7 @@ impl S3Backend {
             client: S3Client::new(config)?,
             create_only: OnceLock::new(),
             lock_checked: OnceLock::new(),
+            verifies_sha256: OnceLock::new(),
         })
     }
 
@@ -131,6 +136,33 @@ impl S3Backend {
         })
     }
 
+    /// Before an object is sent: it must not exist (the check gives a clear answer before
+    /// gigabytes are sent; the create-only write is what makes it race-free), and a lock
+    /// asked for must be possible (refused before a byte is sent). Returns how writes are
+    /// made create-only.
+    fn ready_to_put(&self, key: &ObjectKey) -> Result<CreateOnly> {
+        if self.exists(key)? {
+            return Err(already_exists(key));
+        }
+        let mode = self.create_only()?;
+        self.lock()?;
+        Ok(mode)
+    }
+
+    /// Whether the server checks a PUT's `x-amz-checksum-sha256` (probed once per process,
+    /// with a probe object it must refuse).
+    fn verifies_sha256(&self) -> Result<bool> {
+        self.verifies_sha256
+            .get_or_init(|| {
+                let path = self.path(&format!("{INTERNAL_DIR}checksum-probe"));
+                self.client
+                    .verifies_sha256(&path)
+                    .map_err(|e| (e.kind(), e.to_string()))
+            })
+            .clone()
+            .map_err(|(kind, message)| Error::new(kind, message))
+    }
+
     /// Whether the bucket has Object Lock enabled (`GET ?object-lock`): a bucket without it
     /// answers 404 `ObjectLockConfigurationNotFoundError`, and a put with lock headers would
     /// be refused (400) — or, on a server that ignores them, stored unlocked.
@@ -199,13 +231,7 @@ impl Backend for S3Backend {
         expect: Expect<'_>,
         progress: &dyn Progress,
     ) -> Result<PutReceipt> {
-        // The check gives a clear answer before gigabytes are sent; the create-only write
-        // below is what makes it race-free.
-        if self.exists(key)? {
-            return Err(already_exists(key));
-        }
-        let mode = self.create_only()?;
-        self.lock()?; // refused before a byte is sent when the bucket cannot lock
+        let mode = self.ready_to_put(key)?;
         let path = self.path(key.as_str());
         let result = match expect.known_len() {
             Some(len) if len <= self.part_size_for(len) => {
@@ -223,13 +249,44 @@ impl Backend for S3Backend {
                     .put_multipart(key, &path, src, expect, mode, progress)
             }
         };
-        result.map_err(|e| {
-            if e.key().is_some() {
-                e
-            } else {
-                e.with_key(key)
+        result.map_err(|e| keyed(e, key))
+    }
+
+    /// A file larger than a part and up to `--s3-multipart-threshold`, whose SHA-256 is
+    /// known, on a server that verifies SHA-256: one streamed PUT the server checks against
+    /// it. Anything else: [`put`](Backend::put).
+    fn put_file(
+        &self,
+        key: &ObjectKey,
+        file: &std::fs::File,
+        expect: Expect<'_>,
+        progress: &dyn Progress,
+    ) -> Result<PutReceipt> {
+        let streamed = match expect {
+            Expect::Exact {
+                bytes,
+                sha256: Some(sha256),
+            } if bytes > self.part_size_for(bytes)
+                && bytes <= self.config().multipart_threshold =>
+            {
+                Some((bytes, sha256))
             }
-        })
+            _ => None,
+        };
+        let streamed = match streamed {
+            Some(s) if self.verifies_sha256().map_err(|e| keyed(e, key))? => Some(s),
+            _ => None,
+        };
+        let Some((len, sha256)) = streamed else {
+            let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+            return self.put(key, &mut reader, expect, progress);
+        };
+        let mode = self.ready_to_put(key)?;
+        progress.set_length(len);
+        let body = file_body::FileBody::new(file, len, progress);
+        self.client
+            .put_streamed(key, &self.path(key.as_str()), &body, sha256, mode)
+            .map_err(|e| keyed(e, key))
     }
 
     fn get(&self, key: &ObjectKey, dst: &mut dyn Write, progress: &dyn Progress) -> Result<u64> {
@@ -366,5 +423,14 @@ impl Backend for S3Backend {
             .clone()
             .map_err(|(kind, message)| Error::new(kind, message))?;
         Ok(Some(lock.clone()))
+    }
+}
+
+/// `e`, naming `key` unless it names one already.
+fn keyed(e: Error, key: &ObjectKey) -> Error {
+    if e.key().is_some() {
+        e
+    } else {
+        e.with_key(key)
     }
 }

@@ -19,6 +19,11 @@ use toolkit::retry::Failure;
 use crate::error::{Error, ErrorKind, Result};
 
 use super::config::S3Config;
+use super::file_body::FileBody;
+
+/// How much of a file body one read takes (the transport then writes it in its own
+/// smaller pieces).
+const FILE_READ: usize = 1 << 20;
 
 /// The SHA-256 of an empty payload, as SigV4 wants it.
 pub(crate) const EMPTY_SHA256: &str =
@@ -34,6 +39,11 @@ pub(crate) enum Payload<'a> {
     /// verifies instead — hashing every byte twice more for SigV4 was a third of the
     /// client's CPU.
     Unsigned(&'a [u8]),
+    /// A file, streamed from its start, `UNSIGNED-PAYLOAD`: a single PUT of a large object
+    /// whose whole-object checksum header the server verifies. Every attempt sends it all
+    /// again, and only an idle timeout applies (its length has no bound a whole-request
+    /// timeout could be sized for).
+    File(&'a FileBody<'a>),
 }
 
 /// A request to send.
@@ -254,10 +264,19 @@ impl S3Client {
         timeout: RequestTimeout,
     ) -> std::result::Result<toolkit::http::Response, Failure<Error>> {
         let url = self.url(req.path, &req.query);
+        let mut from_file = None;
         let (body, sha) = match &req.payload {
             Payload::Empty => (Body::Empty, EMPTY_SHA256.to_owned()),
             Payload::Bytes(data, sha) => (Body::Bytes(data), sha.clone()),
             Payload::Unsigned(data) => (Body::Bytes(data), "UNSIGNED-PAYLOAD".to_owned()),
+            Payload::File(file) => (
+                Body::Stream {
+                    reader: from_file
+                        .insert(std::io::BufReader::with_capacity(FILE_READ, file.reader())),
+                    len: file.len,
+                },
+                "UNSIGNED-PAYLOAD".to_owned(),
+            ),
         };
         let headers = self
             .sign(req.method, &url, &req.headers, &sha)
@@ -295,10 +314,11 @@ impl S3Client {
         req: &S3Request<'_>,
         what: &str,
     ) -> std::result::Result<Answer, Failure<Error>> {
-        read_answer(
-            self.attempt_stream(req, what, RequestTimeout::Default)?,
-            what,
-        )
+        let timeout = match req.payload {
+            Payload::File(_) => RequestTimeout::Idle,
+            _ => RequestTimeout::Default,
+        };
+        read_answer(self.attempt_stream(req, what, timeout)?, what)
     }
 
     /// Sends `req` with the retry policy. `what` names it in messages (`upload part 3`).
@@ -359,12 +379,13 @@ impl S3Client {
 }
 
 /// The headers an answer is read for.
-const KEPT_HEADERS: [&str; 7] = [
+const KEPT_HEADERS: [&str; 8] = [
     "etag",
     "content-length",
     "last-modified",
     "content-range",
     "x-amz-checksum-crc32",
+    "x-amz-checksum-sha256",
     "x-amz-object-lock-mode",
     "x-amz-object-lock-retain-until-date",
 ];

@@ -1,10 +1,21 @@
-//! Storing an object: one PUT up to a part's size, a parallel multipart upload above it.
+//! Storing an object: one PUT up to a part's size (read into memory); a file up to
+//! `--s3-multipart-threshold` whose SHA-256 is known, one PUT streamed from the file
+//! ([`S3Client::put_streamed`]); anything else, a parallel multipart upload.
+//!
+//! **The streamed PUT** carries the SHA-256 the manifest gives (`x-amz-checksum-sha256`):
+//! the server hashes what it receives and creates nothing if it differs, so the client
+//! hashes nothing, and a file that is not what its manifest says is never stored. It is
+//! used only where a probe showed that the server refuses a wrong one. On SeaweedFS it took
+//! 0.78x s5cmd's time for 1 GiB at 0.6 client CPU-seconds (multipart: 0.87x, 1.4 s): one
+//! request spares the server the per-part work, and the server's hash replaces the
+//! client's on the shared cores.
 //!
 //! Both are create-only where the server honours `If-None-Match: *` (on PutObject and on
 //! CompleteMultipartUpload): of two uploads of one key exactly one is stored, the other gets
 //! 412 and aborts **its own** multipart upload — a run only ever removes what it wrote.
 //!
-//! **What is proven, and how cheaply.** Every part (and a single PUT) carries its CRC32 in
+//! **What is proven, and how cheaply** (multipart, and the in-memory PUT). Every part (and
+//! the single PUT) carries its CRC32 in
 //! `x-amz-checksum-crc32`: the server recomputes it, refuses the part on a mismatch
 //! (`BadDigest`), and echoes it back, which is checked; CompleteMultipartUpload lists each
 //! part's CRC32, and the stored object's checksum (`HEAD` with checksum mode) is compared
@@ -33,6 +44,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::expect::Expect;
 use crate::key::ObjectKey;
 
+use super::file_body::FileBody;
 use super::request::{xml_tag, Payload, S3Client, S3Request};
 
 const CONTENT_TYPE: &str = "application/octet-stream";
@@ -87,12 +99,18 @@ fn growing_part_size(base: u64, number: u32) -> u64 {
 /// Compares the checksum the server echoed for a part or object with ours. `None`: the
 /// server echoed nothing (it does not do checksums).
 fn echo_matches(echoed: Option<&str>, ours: &str, what: &str) -> Result<bool> {
+    echo_of("CRC32", echoed, ours, what)
+}
+
+/// Whether the server echoed the `algorithm` checksum sent (`false`: it echoed none); a
+/// different one is an `Integrity` error.
+fn echo_of(algorithm: &str, echoed: Option<&str>, ours: &str, what: &str) -> Result<bool> {
     match echoed {
         None => Ok(false),
         Some(theirs) if theirs == ours => Ok(true),
         Some(theirs) => Err(Error::new(
             ErrorKind::Integrity,
-            format!("{what}: the server stored CRC32 {theirs}, this side sent {ours}: the bytes changed in transit"),
+            format!("{what}: the server stored {algorithm} {theirs}, this side sent {ours}: the bytes changed in transit"),
         )),
     }
 }
@@ -107,15 +125,15 @@ impl S3Client {
 
     /// The Object Lock headers, when the vault locks what it stores. AWS wants a
     /// locked upload's checksum named (Content-MD5 or x-amz-sdk-checksum-algorithm): the
-    /// CRC32 every PUT and part carries is it.
-    fn push_lock_headers(&self, headers: &mut Vec<(&'static str, String)>) {
+    /// one the PUT or its parts carry (`algorithm`).
+    fn push_lock_headers(&self, headers: &mut Vec<(&'static str, String)>, algorithm: &str) {
         if let Some(lock) = &self.config.lock {
             headers.extend(lock.headers());
             if !headers
                 .iter()
                 .any(|(name, _)| *name == "x-amz-checksum-algorithm")
             {
-                headers.push(("x-amz-sdk-checksum-algorithm", "CRC32".to_owned()));
+                headers.push(("x-amz-sdk-checksum-algorithm", algorithm.to_owned()));
             }
         }
     }
@@ -136,7 +154,7 @@ impl S3Client {
         req.headers = self.create_only_headers(mode);
         req.headers.push(("content-type", CONTENT_TYPE.to_owned()));
         req.headers.push(("x-amz-checksum-crc32", crc.clone()));
-        self.push_lock_headers(&mut req.headers);
+        self.push_lock_headers(&mut req.headers, "CRC32");
         req.payload = Payload::Unsigned(data);
         let answer = self
             .call(&req, "upload")
@@ -151,6 +169,72 @@ impl S3Client {
             sha256,
             proof,
         })
+    }
+
+    /// One PUT of the whole of `body`, streamed from the file, carrying the SHA-256 the
+    /// source must have (`x-amz-checksum-sha256`): the server hashes what it receives and
+    /// refuses to create the object if it differs (`BadDigest`), so nothing is hashed here
+    /// and a source that is not what the manifest says is never stored. Only for a server
+    /// [`verifies_sha256`](Self::verifies_sha256) says checks it.
+    pub fn put_streamed(
+        &self,
+        key: &ObjectKey,
+        path: &str,
+        body: &FileBody<'_>,
+        sha256: &Sha256,
+        mode: CreateOnly,
+    ) -> Result<PutReceipt> {
+        let sha_b64 = base64::engine::general_purpose::STANDARD.encode(sha256.as_bytes());
+        let mut req = S3Request::new("PUT", Some(path));
+        req.headers = self.create_only_headers(mode);
+        req.headers.push(("content-type", CONTENT_TYPE.to_owned()));
+        req.headers.push(("x-amz-checksum-sha256", sha_b64.clone()));
+        self.push_lock_headers(&mut req.headers, "SHA256");
+        req.payload = Payload::File(body);
+        let answer = self.call(&req, "upload").map_err(|e| {
+            if refuses_digest(&e.to_string()) {
+                return Error::new(
+                    ErrorKind::Integrity,
+                    format!(
+                        "the server received bytes whose SHA-256 is not the manifest's {sha256} \
+                         and refused them ({e}): the spool file changed after it was written, \
+                         or the bytes were damaged on the way; nothing was stored"
+                    ),
+                )
+                .with_key(key);
+            }
+            created_elsewhere(e, key)
+        })?;
+        let echoed = echo_of(
+            "SHA-256",
+            answer.header("x-amz-checksum-sha256"),
+            &sha_b64,
+            "upload",
+        )?;
+        Ok(PutReceipt {
+            bytes: body.len,
+            sha256: *sha256,
+            proof: if echoed {
+                StoreProof::ServerChecksums
+            } else {
+                StoreProof::None
+            },
+        })
+    }
+
+    /// Whether the server refuses a PUT whose body does not have the SHA-256 its
+    /// `x-amz-checksum-sha256` names: a tiny probe object is sent with a wrong one, and
+    /// must be refused with `BadDigest` (nothing is stored then). A server that stores it
+    /// anyway does not check, and [`put_streamed`](Self::put_streamed) must not be used.
+    pub fn verifies_sha256(&self, probe_path: &str) -> Result<bool> {
+        let body = b"stackvault: checks that this server verifies x-amz-checksum-sha256\n";
+        let wrong = base64::engine::general_purpose::STANDARD.encode(Sha256::of(b"").as_bytes());
+        let mut req = S3Request::new("PUT", Some(probe_path));
+        req.headers = vec![("x-amz-checksum-sha256", wrong)];
+        req.payload = Payload::Bytes(body, Sha256::of(body).to_string());
+        req.accept = &[400];
+        let answer = self.call(&req, "check that the server verifies checksums")?;
+        Ok(answer.status == 400 && refuses_digest(&answer.text()))
     }
 
     /// A multipart upload of what `src` gives, `parallel` parts at a time.
@@ -175,7 +259,7 @@ impl S3Client {
             // Parts carry CRC32s; AWS wants the algorithm named when the upload starts.
             ("x-amz-checksum-algorithm", "CRC32".to_owned()),
         ];
-        self.push_lock_headers(&mut req.headers);
+        self.push_lock_headers(&mut req.headers, "CRC32");
         let answer = self.call(&req, "start multipart upload")?;
         let upload_id = xml_tag(&answer.text(), "UploadId").ok_or_else(|| {
             Error::new(
@@ -460,6 +544,12 @@ struct Sent {
 }
 
 /// A 412 from a create-only write: the key was created by someone else meanwhile.
+/// Whether an error answer is a refused checksum: `BadDigest` (AWS, SeaweedFS) or MinIO's
+/// `XAmzContentChecksumMismatch`.
+fn refuses_digest(answer: &str) -> bool {
+    answer.contains("BadDigest") || answer.contains("XAmzContentChecksumMismatch")
+}
+
 fn created_elsewhere(e: Error, key: &ObjectKey) -> Error {
     if e.kind() == ErrorKind::AlreadyExists {
         already_exists(key).append(" (another upload created it first)")
