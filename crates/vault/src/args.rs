@@ -35,7 +35,8 @@ pub struct VaultArgs {
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_part_size)]
     pub s3_part_size: u64,
 
-    /// vault-put's --s3-multipart-threshold (only vault-put stores files).
+    /// vault-put's --s3-multipart-threshold (only vault-put stores files; the flag is its
+    /// own, so the other tools' --help does not offer it).
     #[arg(skip = crate::s3::DEFAULT_MULTIPART_THRESHOLD)]
     pub s3_multipart_threshold: u64,
 
