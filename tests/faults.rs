@@ -67,18 +67,8 @@ fn the_s3_server_killed_mid_upload_leaves_nothing_but_a_sweepable_upload_and_a_r
     let failed = out.manifest();
     assert_eq!(failed.status, Status::Failed);
     assert!(failed.extra["incomplete_upload"]["upload_id"].is_string());
-    assert_eq!(
-        s.spool_files(),
-        ["postgres_killed_20250130_020000.dump"],
-        "spool kept"
-    );
-
-    own.restart();
-    let backend = own.backend("faults", "stack");
-    assert!(
-        vault::Backend::list(&backend, "").unwrap().is_empty(),
-        "no object at the key"
-    );
+    let backend =
+        spool_kept_and_nothing_stored_after_restart(&s, &own, "postgres_killed_20250130_020000");
     // The upload the dead server could not abort is found and swept.
     let orphans = at(&s, &own, "vault-get")
         .args(["--vault", "s3://faults/stack", "--orphans"])
@@ -121,23 +111,30 @@ fn the_s3_server_killed_mid_streamed_put_stores_nothing_and_a_rerun_succeeds() {
     let out = child.wait();
     out.fails_with(1);
     assert_eq!(out.manifest().status, Status::Failed);
-    assert_eq!(
-        s.spool_files(),
-        ["postgres_cutput_20250130_020000.dump"],
-        "spool kept"
-    );
-    own.restart();
-    let backend = own.backend("faults", "stack");
-    assert!(
-        vault::Backend::list(&backend, "").unwrap().is_empty(),
-        "no object at the key"
-    );
+    spool_kept_and_nothing_stored_after_restart(&s, &own, "postgres_cutput_20250130_020000");
     at(&s, &own, "vault-put")
         .args(["--vault", "s3://faults/stack"])
         .manifests_in(&[m])
         .run()
         .succeeds();
     assert!(s.spool_files().is_empty());
+}
+
+/// After an upload to `own` failed with the server killed: the spool holds `id`'s dump
+/// alone, and once the server is back no object is in the vault. Returns the vault.
+fn spool_kept_and_nothing_stored_after_restart(
+    s: &Scenario,
+    own: &OwnS3,
+    id: &str,
+) -> vault::s3::S3Backend {
+    assert_eq!(s.spool_files(), [format!("{id}.dump")], "spool kept");
+    own.restart();
+    let backend = own.backend("faults", "stack");
+    assert!(
+        vault::Backend::list(&backend, "").unwrap().is_empty(),
+        "no object at the key"
+    );
+    backend
 }
 
 /// Uploads `size` bytes to `own` and returns the stored manifest line.
