@@ -51,7 +51,18 @@ const CONTENT_TYPE: &str = "application/octet-stream";
 
 /// A CRC32 as S3 writes it: base64 of the 4 big-endian bytes.
 fn crc_text(crc: u32) -> String {
-    base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes())
+    checksum_text(&crc.to_be_bytes())
+}
+
+/// The checksum a whole-object PUT carries, as [`checksum_text`] writes it.
+enum ObjectChecksum<'a> {
+    Crc32(&'a str),
+    Sha256(&'a str),
+}
+
+/// A checksum as S3's `x-amz-checksum-*` headers write it: base64 of its bytes.
+fn checksum_text(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// The checksum S3 reports for a multipart object built from parts with these CRC32s:
@@ -150,12 +161,12 @@ impl S3Client {
         let sha256 = Sha256::of(data);
         expect.check(key, data.len() as u64, &sha256)?;
         let crc = crc_text(crc32fast::hash(data));
-        let mut req = S3Request::new("PUT", Some(path));
-        req.headers = self.create_only_headers(mode);
-        req.headers.push(("content-type", CONTENT_TYPE.to_owned()));
-        req.headers.push(("x-amz-checksum-crc32", crc.clone()));
-        self.push_lock_headers(&mut req.headers, "CRC32");
-        req.payload = Payload::Unsigned(data);
+        let req = self.object_put(
+            path,
+            mode,
+            ObjectChecksum::Crc32(&crc),
+            Payload::Unsigned(data),
+        );
         let answer = self
             .call(&req, "upload")
             .map_err(|e| created_elsewhere(e, key))?;
@@ -171,6 +182,28 @@ impl S3Client {
         })
     }
 
+    /// The PUT of a whole object: create-only as `mode` says, with its checksum and the
+    /// lock headers.
+    fn object_put<'a>(
+        &self,
+        path: &'a str,
+        mode: CreateOnly,
+        checksum: ObjectChecksum<'_>,
+        payload: Payload<'a>,
+    ) -> S3Request<'a> {
+        let (header, algorithm, checksum) = match checksum {
+            ObjectChecksum::Crc32(text) => ("x-amz-checksum-crc32", "CRC32", text),
+            ObjectChecksum::Sha256(text) => ("x-amz-checksum-sha256", "SHA256", text),
+        };
+        let mut req = S3Request::new("PUT", Some(path));
+        req.headers = self.create_only_headers(mode);
+        req.headers.push(("content-type", CONTENT_TYPE.to_owned()));
+        req.headers.push((header, checksum.to_owned()));
+        self.push_lock_headers(&mut req.headers, algorithm);
+        req.payload = payload;
+        req
+    }
+
     /// One PUT of the whole of `body`, streamed from the file, carrying the SHA-256 the
     /// source must have (`x-amz-checksum-sha256`): the server hashes what it receives and
     /// refuses to create the object if it differs (`BadDigest`), so nothing is hashed here
@@ -184,13 +217,13 @@ impl S3Client {
         sha256: &Sha256,
         mode: CreateOnly,
     ) -> Result<PutReceipt> {
-        let sha_b64 = base64::engine::general_purpose::STANDARD.encode(sha256.as_bytes());
-        let mut req = S3Request::new("PUT", Some(path));
-        req.headers = self.create_only_headers(mode);
-        req.headers.push(("content-type", CONTENT_TYPE.to_owned()));
-        req.headers.push(("x-amz-checksum-sha256", sha_b64.clone()));
-        self.push_lock_headers(&mut req.headers, "SHA256");
-        req.payload = Payload::File(body);
+        let sha_b64 = checksum_text(sha256.as_bytes());
+        let req = self.object_put(
+            path,
+            mode,
+            ObjectChecksum::Sha256(&sha_b64),
+            Payload::File(body),
+        );
         let answer = self.call(&req, "upload").map_err(|e| {
             if refuses_digest(&e.to_string()) {
                 return Error::new(
@@ -228,7 +261,7 @@ impl S3Client {
     /// anyway does not check, and [`put_streamed`](Self::put_streamed) must not be used.
     pub fn verifies_sha256(&self, probe_path: &str) -> Result<bool> {
         let body = b"stackvault: checks that this server verifies x-amz-checksum-sha256\n";
-        let wrong = base64::engine::general_purpose::STANDARD.encode(Sha256::of(b"").as_bytes());
+        let wrong = checksum_text(Sha256::of(b"").as_bytes());
         let mut req = S3Request::new("PUT", Some(probe_path));
         req.headers = vec![("x-amz-checksum-sha256", wrong)];
         req.payload = Payload::Bytes(body, Sha256::of(body).to_string());
