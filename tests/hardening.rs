@@ -383,56 +383,46 @@ fn seaweedfs_honours_create_only_writes() {
         vault::CreateOnly::Atomic,
         "SeaweedFS refused the second If-None-Match PUT of the probe"
     );
-    // Two multipart uploads of one key at once, both past the check before the write: only
-    // the create-only Complete can keep one of them out.
+    // Two multipart uploads of one key, both past the check before the write: only the
+    // create-only Complete can keep the later one out. The first's Complete is held at a
+    // proxy until the second has stored its object, so the order is fixed, not raced:
+    // two Completes sent at the same instant are SeaweedFS's own atomicity (4.48 has let
+    // both through under heavy load), which no client can add.
     let racing = vault::ObjectKey::new("postgres/2025/01/30/race.dump").unwrap();
     let data: Vec<Vec<u8>> = (0..2u8).map(|k| vec![k + 7; 12 << 20]).collect();
-    let start = std::sync::Barrier::new(2);
-    let results: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = data
-            .iter()
-            .map(|d| {
-                let (backend, racing, start) = (&backend, &racing, &start);
-                scope.spawn(move || {
-                    start.wait();
-                    vault::Backend::put(
-                        backend,
-                        racing,
-                        &mut &d[..],
-                        vault::Expect::exact(d.len() as u64, None),
-                        &toolkit::progress::Hidden,
-                    )
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let winners: Vec<usize> = (0..2).filter(|&i| results[i].is_ok()).collect();
-    assert_eq!(winners.len(), 1, "{results:?}");
-    let loser = results[1 - winners[0]].as_ref().unwrap_err();
-    // Normally the server refuses the second Complete (412). Under heavy load SeaweedFS
-    // 4.48 has let both through, one after the other: then the first's checksum check
-    // after Complete sees the second's object and fails it. Either way one store fails and
-    // says why, and the object is the winner's, whole.
-    match loser.kind() {
-        vault::ErrorKind::AlreadyExists => assert!(
-            loser
-                .to_string()
-                .contains("another upload created it first"),
-            "refused by the server at Complete (412), not by the check before: {loser}"
-        ),
-        vault::ErrorKind::Integrity => assert!(
-            loser
-                .to_string()
-                .contains("the object is not what was sent"),
-            "{loser}"
-        ),
-        other => panic!("{other:?}: {loser}"),
+    let server = testkit::S3Server::from_env();
+    let proxy = testkit::FaultyProxy::holding(&server.endpoint, "race.dump?uploadId=");
+    let held = testkit::S3Server {
+        endpoint: proxy.endpoint.clone(),
+        ..server.clone()
     }
+    .backend(&testkit::bucket_of(&vault), "stack");
+    let put = |backend: &vault::S3Backend, bytes: &[u8]| {
+        vault::Backend::put(
+            backend,
+            &racing,
+            &mut &bytes[..],
+            vault::Expect::exact(bytes.len() as u64, None),
+            &toolkit::progress::Hidden,
+        )
+    };
+    let loser = std::thread::scope(|scope| {
+        let first = scope.spawn(|| put(&held, &data[0]));
+        proxy.wait_until_held();
+        put(&backend, &data[1]).expect("the second upload completes first");
+        proxy.release();
+        first.join().unwrap().unwrap_err()
+    });
+    assert_eq!(loser.kind(), vault::ErrorKind::AlreadyExists, "{loser}");
+    assert!(
+        loser
+            .to_string()
+            .contains("another upload created it first"),
+        "refused by the server at Complete (412), not by the check before: {loser}"
+    );
     let mut stored = Vec::new();
     vault::Backend::get(&backend, &racing, &mut stored, &toolkit::progress::Hidden).unwrap();
-    assert!(stored == data[winners[0]], "the winner's bytes, whole");
-    let server = testkit::S3Server::from_env();
+    assert!(stored == data[1], "the first stored object's bytes, whole");
     assert!(server
         .incomplete_uploads(&testkit::bucket_of(&vault), "stack/")
         .is_empty());

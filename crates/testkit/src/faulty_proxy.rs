@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
 /// Which requests fail, and how often.
@@ -22,6 +22,22 @@ pub struct FaultyProxy {
     pub endpoint: String,
     rules: Arc<Mutex<Vec<Rule>>>,
     heads: Arc<Mutex<Vec<String>>>,
+    gate: Option<Arc<Gate>>,
+}
+
+/// Holds the first request whose line contains `pattern` before it is forwarded, until the
+/// test lets it go: puts another client's request between two of this one's, in an order
+/// no timing can change.
+struct Gate {
+    pattern: String,
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    held: bool,
+    released: bool,
 }
 
 /// What the proxy does besides failing requests.
@@ -40,6 +56,7 @@ struct Behaviour {
     trickle: Option<String>,
     /// Every request head seen, for tests that look at what was asked (Range headers).
     heads: Arc<Mutex<Vec<String>>>,
+    gate: Option<Arc<Gate>>,
 }
 
 impl FaultyProxy {
@@ -95,6 +112,42 @@ impl FaultyProxy {
         Self::start_full(upstream, &[], behaviour)
     }
 
+    /// A proxy that holds the first request whose request line contains `pattern` until
+    /// [`release`](Self::release), and fails nothing.
+    pub fn holding(upstream: &str, pattern: &str) -> Self {
+        let behaviour = Behaviour {
+            gate: Some(Arc::new(Gate {
+                pattern: pattern.to_owned(),
+                state: Mutex::default(),
+                changed: Condvar::new(),
+            })),
+            ..Behaviour::default()
+        };
+        Self::start_full(upstream, &[], behaviour)
+    }
+
+    /// Waits until the held request has arrived (a holding proxy only).
+    pub fn wait_until_held(&self) {
+        let gate = self.gate.as_ref().expect("a holding proxy");
+        let state = gate.state.lock().unwrap();
+        let (_state, timeout) = gate
+            .changed
+            .wait_timeout_while(state, std::time::Duration::from_secs(60), |s| !s.held)
+            .unwrap();
+        assert!(
+            !timeout.timed_out(),
+            "no request matched {:?} in 60 s",
+            gate.pattern
+        );
+    }
+
+    /// Forwards the held request (and lets any later one through at once).
+    pub fn release(&self) {
+        let gate = self.gate.as_ref().expect("a holding proxy");
+        gate.state.lock().unwrap().released = true;
+        gate.changed.notify_all();
+    }
+
     /// The heads (request line and headers) of every request seen so far.
     pub fn request_heads(&self) -> Vec<String> {
         self.heads.lock().unwrap().clone()
@@ -116,6 +169,7 @@ impl FaultyProxy {
         ));
         let shared = rules.clone();
         let heads = behaviour.heads.clone();
+        let gate = behaviour.gate.clone();
         // The thread lives as long as the test process; the listener is never closed.
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
@@ -128,6 +182,7 @@ impl FaultyProxy {
             endpoint,
             rules,
             heads,
+            gate,
         }
     }
 
@@ -187,6 +242,11 @@ fn serve(client: TcpStream, upstream: &str, rules: &Mutex<Vec<Rule>>, behaviour:
                 None => false,
             }
         };
+        if let Some(gate) = &behaviour.gate {
+            if request_line.contains(gate.pattern.as_str()) {
+                hold(gate);
+            }
+        }
         if let Some(pattern) = &behaviour.corrupt {
             if request_line.contains(pattern.as_str()) && !body.is_empty() {
                 let middle = body.len() / 2;
@@ -235,6 +295,17 @@ fn serve(client: TcpStream, upstream: &str, rules: &Mutex<Vec<Rule>>, behaviour:
         }
     }
     let _ = client.shutdown(Shutdown::Both);
+}
+
+/// Holds the first request that reaches `gate` until the test releases it.
+fn hold(gate: &Gate) {
+    let mut state = gate.state.lock().unwrap();
+    if state.held {
+        return;
+    }
+    state.held = true;
+    gate.changed.notify_all();
+    let _released = gate.changed.wait_while(state, |s| !s.released).unwrap();
 }
 
 /// Sends one request upstream on a connection of its own (`Connection: close`, so the
