@@ -356,6 +356,9 @@ impl S3Client {
                     .to_owned(),
             ),
             412 => (ErrorKind::AlreadyExists, false, String::new()),
+            // What we sent is not what the server received: the same bytes sent again are
+            // refused again, and nothing was stored.
+            400 if refuses_digest(&code) => (ErrorKind::Integrity, false, String::new()),
             // A concurrent conditional write on AWS: the winner is not known yet.
             409 if code == "ConditionalRequestConflict" => {
                 (ErrorKind::Unreachable, true, String::new())
@@ -376,6 +379,12 @@ impl S3Client {
             Failure::Permanent(error)
         }
     }
+}
+
+/// Whether an S3 error code is a refused checksum: `BadDigest` (AWS, SeaweedFS) or MinIO's
+/// `XAmzContentChecksumMismatch`.
+pub(crate) fn refuses_digest(code: &str) -> bool {
+    matches!(code, "BadDigest" | "XAmzContentChecksumMismatch")
 }
 
 /// The headers an answer is read for.
@@ -471,6 +480,50 @@ mod tests {
         ];
         for (body, want) in cases {
             assert_eq!(s3_error_detail(body), want);
+        }
+    }
+
+    #[test]
+    fn error_answers_are_classified_by_status_and_code() {
+        let c = client(true, "http://127.0.0.1:8333");
+        let error = |code: &str| format!("<Error><Code>{code}</Code></Error>");
+        // (status, body, kind, whether a retry may help), one case a line.
+        let cases = [
+            (400, error("BadDigest"), ErrorKind::Integrity, false),
+            (
+                400,
+                error("XAmzContentChecksumMismatch"),
+                ErrorKind::Integrity,
+                false,
+            ),
+            (400, error("InvalidArgument"), ErrorKind::Protocol, false),
+            (404, error("NoSuchBucket"), ErrorKind::NotFound, false),
+            (403, error("AccessDenied"), ErrorKind::Auth, false),
+            (
+                412,
+                error("PreconditionFailed"),
+                ErrorKind::AlreadyExists,
+                false,
+            ),
+            (
+                409,
+                error("ConditionalRequestConflict"),
+                ErrorKind::Unreachable,
+                true,
+            ),
+            (503, error("SlowDown"), ErrorKind::Unreachable, true),
+        ];
+        for (status, body, kind, transient) in cases {
+            let answer = Answer {
+                status,
+                headers: Vec::new(),
+                body: body.clone().into_bytes(),
+            };
+            let (got, retried) = match c.classify(&answer, "upload") {
+                Failure::Transient(e) => (e, true),
+                Failure::Permanent(e) => (e, false),
+            };
+            assert_eq!((got.kind(), retried), (kind, transient), "{status} {body}");
         }
     }
 

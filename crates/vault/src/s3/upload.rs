@@ -45,7 +45,7 @@ use crate::expect::Expect;
 use crate::key::ObjectKey;
 
 use super::file_body::FileBody;
-use super::request::{xml_tag, Payload, S3Client, S3Request};
+use super::request::{refuses_digest, xml_tag, Payload, S3Client, S3Request};
 
 const CONTENT_TYPE: &str = "application/octet-stream";
 
@@ -225,7 +225,7 @@ impl S3Client {
             Payload::File(body),
         );
         let answer = self.call(&req, "upload").map_err(|e| {
-            if refuses_digest(&e.to_string()) {
+            if e.kind() == ErrorKind::Integrity {
                 return Error::new(
                     ErrorKind::Integrity,
                     format!(
@@ -267,7 +267,8 @@ impl S3Client {
         req.payload = Payload::Bytes(body, Sha256::of(body).to_string());
         req.accept = &[400];
         let answer = self.call(&req, "check that the server verifies checksums")?;
-        Ok(answer.status == 400 && refuses_digest(&answer.text()))
+        Ok(answer.status == 400
+            && xml_tag(&answer.text(), "Code").is_some_and(|code| refuses_digest(&code)))
     }
 
     /// A multipart upload of what `src` gives, `parallel` parts at a time.
@@ -577,12 +578,6 @@ struct Sent {
 }
 
 /// A 412 from a create-only write: the key was created by someone else meanwhile.
-/// Whether an error answer is a refused checksum: `BadDigest` (AWS, SeaweedFS) or MinIO's
-/// `XAmzContentChecksumMismatch`.
-fn refuses_digest(answer: &str) -> bool {
-    answer.contains("BadDigest") || answer.contains("XAmzContentChecksumMismatch")
-}
-
 fn created_elsewhere(e: Error, key: &ObjectKey) -> Error {
     if e.kind() == ErrorKind::AlreadyExists {
         already_exists(key).append(" (another upload created it first)")
