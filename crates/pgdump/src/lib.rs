@@ -5,9 +5,11 @@
 //!   table, large objects) taken **from the same snapshot** `pg_dump` dumps
 //!   (`pg_export_snapshot()` + `pg_dump --snapshot`), so the counts match the dump exactly
 //!   even while the database is being written to.
-//! - [`restore::restore`] verifies the spool file's SHA-256 before touching anything,
-//!   restores with `pg_restore` in a single transaction, and compares the restored row counts
-//!   with the fingerprint.
+//! - [`restore::restore`] restores a verified spool file and compares the restored row
+//!   counts with the fingerprint: over an existing database with `pg_restore` in a single
+//!   transaction, after the SHA-256 is checked; into a database it creates while the
+//!   SHA-256 is checked, section by section with each table's rows spread over several
+//!   COPY connections, dropping the database on any failure.
 //!
 //! Connections are [`pgconn`]'s: libpq's environment, URIs and conninfo strings, the
 //! password file, and `sslmode` over TLS, for stackvault's own connections and, through
@@ -16,9 +18,11 @@
 #![deny(missing_docs)]
 
 pub mod conn;
+mod deal;
 pub mod dump;
 mod error;
 pub mod restore;
+mod sections;
 pub mod stats;
 
 pub use error::Error;

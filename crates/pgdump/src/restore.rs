@@ -9,7 +9,7 @@ use manifest::time::Timestamp;
 use manifest::{Kind, Manifest};
 use serde_json::{json, Value};
 
-use crate::conn::{database_exists, dbname_conninfo, quote_ident, Pg};
+use crate::conn::{database_exists, quote_ident, Pg};
 use crate::error::Error;
 use crate::stats::collect;
 
@@ -44,8 +44,9 @@ pub struct Restored {
 /// Returns `Err` (and leaves nothing behind) when the manifest is not restorable (the shared
 /// check: failed, not PostgreSQL, file missing or checksum wrong), or the target exists
 /// without `clean`, or is missing without `create`. Into a database it creates, the file's
-/// SHA-256 is checked while pg_restore runs (the hash of a large dump is seconds of a
-/// restore flow's critical path otherwise); a damaged file then drops the database again.
+/// SHA-256 is checked while the restore runs (the hash of a large dump is seconds of a
+/// restore flow's critical path otherwise), a section at a time with each table's rows over
+/// `jobs` COPY connections (see `sections.rs`); a damaged file then drops the database again.
 /// Over an existing database the file is checked first: nothing is touched before. A
 /// restore that ran returns its section, whose `result` says whether it was proven: the
 /// caller concludes the record's status from it ([`toolkit::restorable::conclude`]).
@@ -102,25 +103,10 @@ pub fn restore(pg: &Pg, manifest: &Manifest, options: &RestoreOptions) -> Result
             .map_err(Error::query(format!("cannot create database {target}")))?;
     }
 
-    let mut cmd = pg.tool("pg_restore");
-    cmd.args(["--exit-on-error", "--no-password"])
-        .arg(format!("--dbname={}", dbname_conninfo(target)));
     // Parallel jobs cannot share one transaction. Into a database made for this restore
     // that costs nothing: a failure drops the whole database. Over an existing one, a
     // failure must change nothing, so it is one transaction and one job.
     let jobs = if created { options.jobs.max(1) } else { 1 };
-    if jobs > 1 {
-        cmd.arg(format!("--jobs={jobs}"));
-    } else {
-        cmd.arg("--single-transaction");
-    }
-    if options.clean {
-        cmd.args(["--clean", "--if-exists"]);
-    }
-    if options.no_owner {
-        cmd.args(["--no-owner", "--no-privileges"]);
-    }
-    cmd.arg(&artifact.path);
     let drop_created = |admin: &mut postgres::Client| {
         // A database created for this restore that is empty, half-restored or restored
         // from a damaged file would only mislead, so it goes. (Over an existing database
@@ -131,7 +117,18 @@ pub fn restore(pg: &Pg, manifest: &Manifest, options: &RestoreOptions) -> Result
     };
     let (ran, checked) = std::thread::scope(|scope| {
         let checking = created.then(|| scope.spawn(|| toolkit::restorable::check_file(artifact)));
-        let ran = toolkit::child::run(&mut cmd);
+        let ran = if jobs > 1 {
+            crate::sections::restore(pg, target, &artifact.path, jobs, options.no_owner)
+        } else {
+            let mut cmd = crate::sections::pg_restore(pg, target, options.no_owner);
+            cmd.arg("--single-transaction");
+            if options.clean {
+                cmd.args(["--clean", "--if-exists"]);
+            }
+            toolkit::child::run(cmd.arg(&artifact.path))
+                .map(crate::sections::warnings_of)
+                .map_err(Error::from)
+        };
         let checked = checking.map_or(Ok(()), |h| h.join().expect("the hash does not panic"));
         (ran, checked)
     });
@@ -140,11 +137,11 @@ pub fn restore(pg: &Pg, manifest: &Manifest, options: &RestoreOptions) -> Result
         drop_created(&mut admin);
         return refuse(e.to_string());
     }
-    let said = match ran {
-        Ok(said) => said,
+    let warnings = match ran {
+        Ok(warnings) => warnings,
         Err(e) => {
             drop_created(&mut admin);
-            return Err(e.into());
+            return Err(e);
         }
     };
 
@@ -154,10 +151,6 @@ pub fn restore(pg: &Pg, manifest: &Manifest, options: &RestoreOptions) -> Result
     let mut extra = serde_json::Map::new();
     extra.insert("created".into(), json!(created));
     extra.insert("jobs".into(), json!(jobs));
-    let warnings = [said.stderr, said.stdout]
-        .into_iter()
-        .filter(|w| !w.is_empty())
-        .collect();
     let section = Restore::proven(
         pg.to_json(target),
         started_at,

@@ -57,9 +57,11 @@ const RESTORE_HELP: &str = "\
 No restore is left behind when a manifest is failed, of another kind, its file is missing
 or its SHA-256 differs. An existing target needs --clean; a missing one needs --create.
 Over an existing database the file is hashed first and pg_restore runs in one transaction:
-a failed restore changes nothing. Into a database it creates, the file is hashed while
-pg_restore runs --jobs parallel jobs (default 4), and a damaged file or a failed restore
-drops that database.
+a failed restore changes nothing. Into a database it creates, the file is hashed while the
+restore runs in pg_dump's three sections: the tables, then every table's rows spread over
+--jobs COPY connections (default 4; one large table loads on several server cores), then
+the indexes and constraints by pg_restore --jobs. A damaged file or a failed restore drops
+that database.
 
 Each restore is proven: the row count of every table and the number of large objects are
 compared with those counted in the dump's own snapshot at backup time. Each manifest is
@@ -150,13 +152,14 @@ struct RestoreArgs {
     #[arg(long, value_name = "NAME", default_value = "postgres")]
     maintenance_db: String,
 
-    /// Parallel pg_restore jobs when the restore creates its database (--create): a failure
-    /// drops that database, so nothing half-restored stays. A restore over an existing
-    /// database (--clean) always runs in one transaction, in one job.
-    // Why 4, not the machine's cores: the jobs mostly wait for the server, and a dump's
-    // tables and indexes are few large items, so a job more lets an index build overlap the
-    // big table's COPY. Measured on 2 cores, a 490 MB AI-shaped dump, interleaved: -j4
-    // took 0.94x the time of -j2 (0.86-0.98, 3 pairs).
+    /// Parallel COPY connections and pg_restore jobs when the restore creates its database
+    /// (--create): a failure drops that database, so nothing half-restored stays. 1 restores
+    /// with one pg_restore in one transaction, as a restore over an existing database
+    /// (--clean) always does.
+    // Why 4, not the machine's cores: the connections and jobs wait for the server part of
+    // the time, and the rows stream from one pg_restore that inflates them on a core of its
+    // own. Measured on 2 cores, a 248 MB AI-shaped database, interleaved: 4 connections
+    // took 7.18-7.25 s, 3 took 7.20-7.22 s, 2 took 7.85-8.02 s (pg_restore -j2: 9.2 s).
     #[arg(long, short = 'j', value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: u16,
 
