@@ -180,10 +180,10 @@ fn copy_table(
             StreamOptions::default(),
             &Hidden,
         );
-        if streamed.is_ok() && dealer.complete() {
+        let ended = dealer.complete();
+        if streamed.is_ok() && ended {
             complete.store(true, Ordering::SeqCst);
         }
-        let ended = dealer.complete();
         drop(dealer); // the connections see the end of their batches
         let copied: Vec<_> = workers
             .into_iter()
