@@ -9,10 +9,10 @@
 //!
 //! How, in the order pg_dump documents for `--section`:
 //! 1. `pre-data` (tables, types, functions) by pg_restore;
-//! 2. every `TABLE DATA` entry written as a script by pg_restore (`-L` that entry, `-f -`)
-//!    and its rows dealt to the connections ([`crate::deal`]); the other data entries
-//!    (sequence values, large objects), and any table whose script is not a plain COPY,
-//!    by pg_restore;
+//! 2. the `TABLE DATA` entries written as one script by one pg_restore (`-L` them, `-f -`)
+//!    and their rows dealt to the connections ([`crate::deal`]); the other data entries
+//!    (sequence values, large objects), and the tables too when the script is not plain
+//!    COPYs, by pg_restore;
 //! 3. `post-data` (indexes, constraints, triggers) by `pg_restore -j`.
 //!
 //! Nothing runs in one transaction: a failure anywhere is the caller's to undo, by dropping
@@ -70,22 +70,12 @@ pub(crate) fn restore(
             .arg(file),
     )?);
 
-    let entries = data_entries(pg, file)?;
-    let mut left = Vec::new();
-    let mut clients = (0..jobs.max(1))
-        .map(|_| pg.connect(target))
-        .collect::<Result<Vec<_>, _>>()?;
-    for entry in &entries {
-        match table_of(entry) {
-            Some(table) => {
-                if !copy_table(pg, file, entry, table, &mut clients)? {
-                    left.push(entry.as_str());
-                }
-            }
-            None => left.push(entry),
-        }
+    let (tables, mut left): (Vec<String>, Vec<String>) = data_entries(pg, file)?
+        .into_iter()
+        .partition(|entry| is_table_data(entry));
+    if !tables.is_empty() && !copy_tables(pg, target, file, &tables, jobs)? {
+        left.extend(tables);
     }
-    drop(clients);
     if !left.is_empty() {
         let list = list_file(&left)?;
         said(child::run(
@@ -123,17 +113,20 @@ fn data_entries(pg: &Pg, file: &Path) -> Result<Vec<String>, Error> {
         .collect())
 }
 
-/// `schema table owner` of a `TABLE DATA` entry line (`3356; 0 16407 TABLE DATA public
-/// chunks postgres`), for messages; `None` for other entries.
-fn table_of(entry: &str) -> Option<&str> {
-    let (_id, rest) = entry.split_once("; ")?;
-    let mut fields = rest.splitn(3, ' ');
-    let (_tableoid, _oid) = (fields.next()?, fields.next()?);
-    fields.next()?.strip_prefix("TABLE DATA ")
+/// Whether an entry line of `pg_restore -l` (`3356; 0 16407 TABLE DATA public chunks
+/// postgres`) is a table's rows.
+fn is_table_data(entry: &str) -> bool {
+    let Some((_id, rest)) = entry.split_once("; ") else {
+        return false;
+    };
+    // The table's oid pair, then the entry's type.
+    rest.splitn(3, ' ')
+        .nth(2)
+        .is_some_and(|kind| kind.starts_with("TABLE DATA "))
 }
 
 /// A list file for `pg_restore --use-list` holding `entries`.
-fn list_file(entries: &[&str]) -> Result<tempfile::NamedTempFile, Error> {
+fn list_file(entries: &[String]) -> Result<tempfile::NamedTempFile, Error> {
     let io = |source| Error::Io {
         what: "cannot write pg_restore's list of entries to a temporary file".into(),
         source,
@@ -146,31 +139,35 @@ fn list_file(entries: &[&str]) -> Result<tempfile::NamedTempFile, Error> {
     Ok(list)
 }
 
-/// The rows of one table entry, dealt over `clients`. Returns `false` (nothing sent) when
-/// its script is not a plain COPY, for pg_restore to restore.
-fn copy_table(
+/// The rows of the table entries `tables`, written by one pg_restore and dealt over `jobs`
+/// connections to `target`. Returns `false` (nothing sent) when the script is not plain
+/// COPYs, for pg_restore to restore.
+fn copy_tables(
     pg: &Pg,
+    target: &str,
     file: &Path,
-    entry: &str,
-    table: &str,
-    clients: &mut [postgres::Client],
+    tables: &[String],
+    jobs: u16,
 ) -> Result<bool, Error> {
-    let list = list_file(&[entry])?;
+    let mut clients = (0..jobs.max(1))
+        .map(|_| pg.connect(target))
+        .collect::<Result<Vec<_>, _>>()?;
+    let list = list_file(tables)?;
     let mut script = pg.tool("pg_restore");
     script
         .arg("--use-list")
         .arg(list.path())
-        .args(["--file=-"])
+        .arg("--file=-")
         .arg(file);
     let complete = AtomicBool::new(false);
-    let (streamed, copied) = std::thread::scope(|scope| {
+    let (streamed, finished, copied) = std::thread::scope(|scope| {
         let mut senders = Vec::with_capacity(clients.len());
         let mut workers = Vec::with_capacity(clients.len());
         for client in clients.iter_mut() {
             let (tx, rx) = sync_channel(QUEUED);
             senders.push(tx);
             let complete = &complete;
-            workers.push(scope.spawn(move || copy_batches(client, rx, complete, table)));
+            workers.push(scope.spawn(move || copy_batches(client, rx, complete)));
         }
         let mut dealer = Dealer::new(senders);
         let streamed = child::stream_stdout(
@@ -180,8 +177,8 @@ fn copy_table(
             StreamOptions::default(),
             &Hidden,
         );
-        let ended = dealer.complete();
-        if streamed.is_ok() && ended {
+        let finished = dealer.finished();
+        if streamed.is_ok() && finished == tables.len() {
             complete.store(true, Ordering::SeqCst);
         }
         drop(dealer); // the connections see the end of their batches
@@ -189,19 +186,22 @@ fn copy_table(
             .into_iter()
             .map(|w| w.join().expect("a COPY connection does not panic"))
             .collect();
-        (streamed.map(|_| ended), copied)
+        (streamed, finished, copied)
     });
     // A connection's failure is the cause of the stream's.
     for result in copied {
         result?;
     }
     match streamed {
-        Ok(true) => Ok(true),
-        Ok(false) => Err(Error::Io {
-            what: format!("pg_restore's script of the rows of {table}"),
+        Ok(_) if finished == tables.len() => Ok(true),
+        Ok(_) => Err(Error::Io {
+            what: "pg_restore's script of the table data".into(),
             source: std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
-                "it ended before the rows did",
+                format!(
+                    "it held the rows of {finished} of the {} tables",
+                    tables.len()
+                ),
             ),
         }),
         Err(ChildError::Io { source, .. })
@@ -215,26 +215,24 @@ fn copy_table(
 
 #[cfg(test)]
 mod tests {
-    use super::table_of;
+    use super::is_table_data;
 
     #[test]
     fn table_data_entries_are_told_from_the_others_by_their_type() {
         let cases = [
+            ("3356; 0 16407 TABLE DATA public chunks postgres", true),
+            ("3356; 0 16407 TABLE DATA public \"a b\" postgres", true),
+            ("3357; 0 0 SEQUENCE SET public s_id_seq postgres", false),
+            ("3358; 0 0 BLOBS - BLOBS ", false),
+            ("3359; 2613 16500 BLOB - 16500 postgres", false),
             (
-                "3356; 0 16407 TABLE DATA public chunks postgres",
-                Some("public chunks postgres"),
+                "3360; 0 16410 TABLE public \"TABLE DATA x\" postgres",
+                false,
             ),
-            (
-                "3356; 0 16407 TABLE DATA public \"a b\" postgres",
-                Some("public \"a b\" postgres"),
-            ),
-            ("3357; 0 0 SEQUENCE SET public s_id_seq postgres", None),
-            ("3358; 0 0 BLOBS - BLOBS ", None),
-            ("3359; 2613 16500 BLOB - 16500 postgres", None),
-            ("not an entry", None),
+            ("not an entry", false),
         ];
-        for (line, table) in cases {
-            assert_eq!(table_of(line), table, "{line}");
+        for (line, table_data) in cases {
+            assert_eq!(is_table_data(line), table_data, "{line}");
         }
     }
 }
