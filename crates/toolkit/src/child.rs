@@ -16,6 +16,7 @@ use std::io::{self, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 
+use crate::batched_pipe::BatchedPipe;
 use crate::copy::{copy, CopyError, CopyOptions};
 use crate::progress::Progress;
 
@@ -195,7 +196,7 @@ pub fn stream_stdout(
         .stderr(Stdio::piped());
     let mut child = spawn(cmd, &program)?;
     let stderr = drain(child.stderr.take().expect("stderr piped"));
-    let mut stdout = child.stdout.take().expect("stdout piped");
+    let mut stdout = BatchedPipe::new(child.stdout.take().expect("stdout piped"));
     let mut kept = Kept::default();
     let copied = if options.keep_stdout {
         let mut tee = Tee {

@@ -7,7 +7,8 @@
 //! - [`spool`]: the local spool directory and atomic spool files (`.partial`, fsync, link);
 //!   [`follow`]: reading a spool file while its producer writes it;
 //! - [`child`]: running a child process whose stdout is streamed into a file (or a file into
-//!   its stdin), with what it said kept for the error message;
+//!   its stdin), with what it said kept for the error message, its stdout read in large
+//!   pieces (`batched_pipe`);
 //! - [`restorable`]: the shared "can this record be restored" check, and how a restore
 //!   concludes (proven, mismatch, unverified);
 //! - [`copy`]: the one copy loop (hash, progress, signal check, exact length);
@@ -18,6 +19,7 @@
 //!   turned against the tool.
 #![deny(missing_docs)]
 
+mod batched_pipe;
 pub mod child;
 pub mod cli;
 pub mod copy;
