@@ -6,9 +6,11 @@
 //!
 //! - **Into a file** (`get_to_file`, what `vault-get` does): each worker streams its range
 //!   straight into the file at its position, a chunk at a time; the SHA-256 is computed on
-//!   the calling thread by reading back, in order, the prefix of the file that is complete
-//!   (from the page cache), off the writers' path. Memory is a chunk per worker, however
-//!   large the ranges — and large ranges are what make a server like SeaweedFS fast.
+//!   the calling thread, in order, as the file's complete prefix grows, off the writers'
+//!   path: from copies of the chunks kept in a fixed pool where one was free, else read
+//!   back from the page cache ([`Written`]). Memory is a chunk per worker and the pool,
+//!   however large the ranges — and large ranges are what make a server like SeaweedFS
+//!   fast.
 //! - **Into a stream** (`get_ranges`, for read-back checks and sidecars): ranges are read
 //!   into a fixed pool of reused buffers and written out in order.
 
@@ -17,10 +19,9 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{mpsc, Mutex};
+use std::time::Instant;
 
-use manifest::sha256::Hasher;
 use manifest::Sha256;
 use toolkit::http::RequestTimeout;
 use toolkit::progress::Progress;
@@ -30,6 +31,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 use super::config::MIB;
 use super::request::{S3Client, S3Request};
+use super::written::Written;
 
 /// What a streaming worker moves in one read and one positioned write.
 const CHUNK: usize = MIB as usize;
@@ -41,12 +43,10 @@ const RANGE_PARTS: u64 = 4;
 /// workers idle while one finishes (the tail of a small object).
 const RANGES_PER_WORKER: u64 = 4;
 
-/// How far each range of a file download has been written (bytes from its start), shared
-/// by the workers (who advance it) and the hasher (who waits on it).
-struct Written {
-    done: Mutex<Vec<u64>>,
-    advanced: Condvar,
-}
+/// How many chunks a file download keeps in memory for the hasher, so it need not read them
+/// back from the file (see [`Written`]): 24 MiB, which held what 4 workers on 32 MiB ranges
+/// had written ahead of the hash.
+const KEPT_CHUNKS: usize = 24;
 
 impl S3Client {
     /// Writes bytes `0..len` of `path` to `dst`, in order.
@@ -144,10 +144,7 @@ impl S3Client {
         let workers = parallel.min(count.max(1)) as usize;
         let next = AtomicU64::new(0);
         let stop = AtomicBool::new(false);
-        let written = Written {
-            done: Mutex::new(vec![0; count as usize]),
-            advanced: Condvar::new(),
-        };
+        let written = Written::new(count as usize, range, CHUNK, KEPT_CHUNKS);
         let failed: Mutex<Option<Error>> = Mutex::new(None);
         let hashed = std::thread::scope(|scope| {
             for _ in 0..workers {
@@ -162,22 +159,21 @@ impl S3Client {
                     let streamed = self.fetch_range(path, start, size, &mut |at, data| {
                         file.write_all_at(data, start + at)
                             .map_err(|e| Error::io("cannot write the download", e))?;
-                        written.done.lock().unwrap()[index as usize] = at + data.len() as u64;
-                        written.advanced.notify_all();
+                        written.wrote(start + at, data);
                         progress.inc(data.len() as u64);
                         Ok(())
                     });
                     if let Err(e) = streamed {
                         stop.store(true, Ordering::SeqCst);
                         failed.lock().unwrap().get_or_insert(e);
-                        written.advanced.notify_all();
+                        written.wake();
                         break;
                     }
                 });
             }
-            let hashed = self.hash_as_written(file, len, range, &written, &stop);
+            let hashed = written.hash(file, len, &stop, &check_interrupt);
             stop.store(true, Ordering::SeqCst);
-            written.advanced.notify_all();
+            written.wake();
             hashed
         });
         // A worker's failure is the cause; the hasher only saw that the workers stopped.
@@ -185,52 +181,6 @@ impl S3Client {
             Some(e) => Err(e),
             None => hashed,
         }
-    }
-
-    /// Reads `file` back from the start as far as the workers have written it without a
-    /// gap, and hashes it, until `len` bytes are hashed or the workers stop.
-    fn hash_as_written(
-        &self,
-        file: &File,
-        len: u64,
-        range: u64,
-        written: &Written,
-        stop: &AtomicBool,
-    ) -> Result<Sha256> {
-        let mut hasher = Hasher::new();
-        let mut buf = vec![0u8; CHUNK];
-        let mut hashed = 0u64;
-        while hashed < len {
-            // The complete prefix: whole ranges, then the written part of the next.
-            let available = {
-                let mut done = written.done.lock().unwrap();
-                loop {
-                    let index = (hashed / range) as usize;
-                    let end = index as u64 * range + done[index];
-                    if end > hashed {
-                        break end;
-                    }
-                    if stop.load(Ordering::SeqCst) {
-                        // A worker failed; its error is the one reported.
-                        return Err(Error::new(ErrorKind::Interrupted, "download stopped"));
-                    }
-                    check_interrupt()?;
-                    done = written
-                        .advanced
-                        .wait_timeout(done, Duration::from_millis(200))
-                        .unwrap()
-                        .0;
-                }
-            };
-            while hashed < available {
-                let n = (available - hashed).min(CHUNK as u64) as usize;
-                file.read_exact_at(&mut buf[..n], hashed)
-                    .map_err(|e| Error::io("cannot read the download back to hash it", e))?;
-                hasher.update(&buf[..n]);
-                hashed += n as u64;
-            }
-        }
-        Ok(hasher.finish().1)
     }
 
     /// Fetches `size` bytes of `path` from `start`, handing them to `sink(offset in the

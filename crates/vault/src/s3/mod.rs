@@ -21,6 +21,7 @@ mod file_body;
 mod listing;
 mod request;
 mod upload;
+mod written;
 
 use std::io::{Read, Write};
 use std::sync::OnceLock;
