@@ -4,10 +4,12 @@
 //! Each worker writes its chunk into the file (the file is the copy that counts) and then
 //! hands it to [`Written::wrote`], which keeps a copy in one of a few reused buffers when one
 //! is free. The hasher takes those copies while they are still in memory and reads back
-//! from the file only what was not kept. Reading back from the page cache while the
-//! workers write cost more than hashing did: for 1 GiB on SeaweedFS sharing two cores, the
-//! read-back took 0.5-0.8 of vault-get's 2.5-2.9 client CPU-seconds; copying a chunk the
-//! worker has just received costs a small part of that.
+//! from the file only what was not kept. Reading back the pages at the hashed prefix while
+//! the workers were still writing beside them cost nearly what hashing did (for 1 GiB on
+//! SeaweedFS sharing two cores, 0.5-0.8 of vault-get's 2.5-2.9 client CPU-seconds); copying
+//! a chunk the worker has just received costs a small part of that. What is still read back
+//! was mostly written a range earlier and is cheap to read: making the workers wait for the
+//! hash so that nothing is read back gained no time, so they do not wait.
 //!
 //! When every buffer is taken, a chunk nearer the hashed prefix takes the buffer of the one
 //! farthest from it (which is then read back): the chunks needed next are the ones kept.
