@@ -103,6 +103,7 @@ impl Written {
         check_interrupt: &dyn Fn() -> Result<()>,
     ) -> Result<Sha256> {
         let mut hasher = Hasher::new();
+        // Allocated at the first read-back: a download that needs none does not pay for it.
         let mut buf = Vec::new();
         let mut hashed = 0u64;
         while hashed < len {
@@ -113,8 +114,9 @@ impl Written {
                     self.state.lock().unwrap().spare.push(copy);
                 }
                 Next::ReadBack(end) => {
-                    let n = (end - hashed) as usize;
-                    buf.resize(n.min(self.chunk).max(buf.len()), 0);
+                    if buf.is_empty() {
+                        buf = vec![0; self.chunk];
+                    }
                     let mut at = hashed;
                     while at < end {
                         let n = ((end - at) as usize).min(buf.len());
