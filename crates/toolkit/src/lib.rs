@@ -16,7 +16,8 @@
 //!   S3 and the HTTP clients; [`http`]: the HTTP client (ureq, TLS, three timeouts);
 //! - [`secret`]: values that never print, and URLs with their credentials taken out;
 //! - [`fs`]: opening and creating files so that planted files (symlinks, FIFOs) cannot be
-//!   turned against the tool.
+//!   turned against the tool; [`small_writes`]: writing into files in pieces the page
+//!   cache takes cheaply.
 #![deny(missing_docs)]
 
 mod batched_pipe;
@@ -31,4 +32,5 @@ pub mod progress;
 pub mod restorable;
 pub mod retry;
 pub mod secret;
+pub mod small_writes;
 pub mod spool;

@@ -19,6 +19,7 @@ use manifest::sha256::{HashingWriter, Sha256};
 use manifest::Name;
 
 use crate::fs::{check_private_dir, create_new_private, create_private_dir_all, is_locked};
+use crate::small_writes::{self, SmallWrites};
 
 /// The suffix of files being written.
 pub const PARTIAL_SUFFIX: &str = ".partial";
@@ -94,7 +95,7 @@ impl SpoolDir {
 /// removes its `.partial`. Written in order, through a buffer, hashed as it is written.
 pub struct SpoolFile {
     partial: Partial,
-    writer: Option<HashingWriter<BufWriter<File>>>,
+    writer: Option<HashingWriter<BufWriter<SmallWrites<File>>>>,
 }
 
 /// A spool file written at positions, by several threads at once (a download of parallel
@@ -228,7 +229,7 @@ impl SpoolFile {
         let (partial, file) = Partial::create(spool, name)?;
         Ok(SpoolFile {
             partial,
-            writer: Some(HashingWriter::new(BufWriter::with_capacity(1 << 20, file))),
+            writer: Some(HashingWriter::new(small_writes::buffered(file))),
         })
     }
 
@@ -266,7 +267,7 @@ impl SpoolFile {
         let writer = self.writer.take().expect("commit runs once");
         let (buffered, bytes, sha256) = writer.finish();
         let file = match buffered.into_inner() {
-            Ok(file) => file,
+            Ok(pieces) => pieces.into_inner(),
             Err(e) => return Err(describe(&self.partial.final_path, e.into_error())),
         };
         let path = self.partial.finish(file, sync)?;

@@ -1,7 +1,7 @@
 //! The storage interface every vault implements.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -130,7 +130,7 @@ pub trait Backend: Send + Sync {
         file: &File,
         progress: &dyn Progress,
     ) -> Result<(u64, Sha256)> {
-        let mut out = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        let mut out = HashingWriter::new(toolkit::small_writes::buffered(file));
         self.get(key, &mut out, progress)?;
         let (buffered, bytes, sha256) = out.finish();
         buffered.into_inner().map_err(|e| {

@@ -1,7 +1,7 @@
 //! A vault in a local directory (`file:///dir`): a mounted disk, NFS, or tests.
 
 use std::fs::{self, File};
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use toolkit::copy::{copy, CopyOptions};
@@ -114,11 +114,12 @@ impl Backend for DirBackend {
         let result = (|| {
             let file = create_new_private(&temp)
                 .map_err(|e| Error::io(format!("cannot create {}", temp.display()), e))?;
-            let mut out = BufWriter::with_capacity(1 << 20, file);
+            let mut out = toolkit::small_writes::buffered(file);
             let receipt = copy_checked(key, src, &mut out, expect, progress)?;
             let file = out
                 .into_inner()
-                .map_err(|e| Error::io("cannot write", e.into_error()))?;
+                .map_err(|e| Error::io("cannot write", e.into_error()))?
+                .into_inner();
             // fsync before the object gets its name: a name must never point at data that
             // a power cut could still take away.
             file.sync_all().map_err(|e| Error::io("cannot fsync", e))?;
