@@ -2,9 +2,10 @@
 //!
 //! Large writes into the page cache were the dearest part of a download here (ext4 on
 //! Linux 6.18, in a VM that hands freed memory back to its host). vault-get's four workers
-//! wrote 1 GiB in 1 MiB `pwrite`s with 2.6 s of system time, against 0.8 s in 32 KiB
-//! pieces: a profile showed the copy into the page cache at 35 % of the samples and the
-//! other workers spinning on the file's lock at 12 % while one copied. A single writer
+//! wrote 1 GiB in 1 MiB `pwrite`s with 2.6 s of system time, against 0.8 s in 64 KiB
+//! pieces, and 32 KiB ones took 0.87x the time of 64 KiB: a profile of the 1 MiB writes
+//! showed the copy into the page cache at 35 % of the samples and the other workers
+//! spinning on the file's lock at 12 % while one copied (17 % and 3 % at 32 KiB). One writer
 //! shows it too: `dd` of 1 GiB in 1 MiB blocks took 0.31–1.62 s (median 0.75), in 32 KiB
 //! blocks 0.43–0.74 s (median 0.46). 16 KiB pieces were no faster than 32 KiB; s5cmd
 //! writes 32 KiB too. The system calls this adds (32 per MiB) cost far less than that.
