@@ -289,7 +289,8 @@ impl PositionedSpoolFile {
         })
     }
 
-    /// The file, for positioned writes (`FileExt::write_all_at`) from several threads.
+    /// The file, for positioned writes from several threads
+    /// ([`small_writes::write_all_at`], which keeps each write small).
     pub fn file(&self) -> &File {
         self.file.as_ref().expect("not committed")
     }
